@@ -1,0 +1,658 @@
+"""The ledger: each trade updates cash, lots, positions and the tax books in one transaction.
+
+A buy opens a lot (and may wash earlier losses of the household retroactively); a sell closes
+lots by the account's method into Form 8949 rows (whose losses may be washed by shares the
+household holds or has on order). The rules are the tax engine's (``portfolios.core.tax``); this
+module loads the household's books, lets the engine decide, and writes back what changed.
+
+Concurrency: the household row is locked first (wash sales cross its accounts), then the account;
+``external_id`` (a broker execution id, an imported row) makes replaying a trade a no-op.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+from decimal import Decimal
+
+from django.db import transaction
+from django.db.models import F, Q
+
+from portfolios.core import tax
+from portfolios.core.errors import InvalidInput
+from portfolios.core.money import ZERO, to_decimal
+from portfolios.core.money import quantity as to_quantity
+from portfolios.core.tax.lots import purchase_cost, sale_proceeds
+from portfolios.core.tax.wash_sales import PendingPurchase, settle_pending_wash_sales
+from portfolios.core.tax.wash_sales import WashSale as CoreWashSale
+from portfolios.live import household_group, publish_on_commit
+from portfolios.models import (
+    Account,
+    AccountType,
+    Asset,
+    Household,
+    LotMethod,
+    RealizedLot,
+    TaxLot,
+    Transaction,
+    TransactionKind,
+    WashSale,
+)
+from portfolios.services import position_sync
+
+_ACCOUNT_TYPES = {
+    AccountType.TAXABLE: tax.AccountType.TAXABLE,
+    AccountType.IRA: tax.AccountType.IRA,
+    AccountType.ROTH: tax.AccountType.ROTH_IRA,
+}
+_LOT_METHODS = {
+    LotMethod.FIFO: tax.LotMethod.FIFO,
+    LotMethod.HIFO: tax.LotMethod.HIFO,
+    LotMethod.SPECIFIC: tax.LotMethod.SPECIFIC,
+    LotMethod.TAX_MIN: tax.LotMethod.TAX_MINIMISING,
+}
+_WINDOW = dt.timedelta(days=tax.WASH_SALE_WINDOW_DAYS)
+_NEW_LOT = "new"
+
+
+@dataclass(frozen=True)
+class PendingOrder:
+    """A buy order of the household not filled yet; it counts as an acquisition for wash sales."""
+
+    order_ref: str
+    account_id: int
+    symbol: str
+    quantity: Decimal
+    expected_on: dt.date
+
+
+@dataclass(frozen=True)
+class TradeResult:
+    transaction: Transaction
+    created: bool
+    realized: tuple[RealizedLot, ...] = ()
+    wash_sales: tuple[WashSale, ...] = ()
+    lots: tuple[TaxLot, ...] = ()
+
+
+def account_tax_type(account_type: str) -> tax.AccountType:
+    return _ACCOUNT_TYPES[AccountType(account_type)]
+
+
+def lot_method(method: str) -> tax.LotMethod:
+    return _LOT_METHODS[LotMethod(method)]
+
+
+def identity_groups() -> dict[str, str]:
+    """Symbol to identity group, for the assets staff have grouped."""
+    return dict(Asset.objects.exclude(identity_group="").values_list("symbol", "identity_group"))
+
+
+def household_rates(household: Household) -> tax.TaxRates:
+    return tax.TaxRates(short_term=household.short_term_rate, long_term=household.long_term_rate)
+
+
+def core_lot(row: TaxLot, symbol: str) -> tax.TaxLot:
+    """A database lot as the tax engine's lot (ids as strings)."""
+    return tax.TaxLot(
+        lot_id=str(row.pk),
+        account_id=str(row.account_id),
+        symbol=symbol,
+        quantity=row.quantity,
+        cost_basis=row.cost_basis,
+        acquired_on=row.acquired_on,
+        tacked_acquired_on=row.holding_period_start
+        if row.holding_period_start != row.acquired_on
+        else None,
+        acquisition_id=row.acquisition_id,
+        wash_sale_adjustment=row.wash_sale_adjustment,
+        replacement_for=str(row.replacement_for_id) if row.replacement_for_id else None,
+    )
+
+
+def core_realized(row: RealizedLot, symbol: str) -> tax.RealisedLot:
+    return tax.RealisedLot(
+        record_id=str(row.pk),
+        sale_id=f"t{row.sale_id}",
+        lot_id=str(row.lot_id),
+        acquisition_id=row.acquisition_id,
+        account_id=str(row.account_id),
+        symbol=symbol,
+        quantity=row.quantity,
+        acquired_on=row.acquired_on,
+        holding_acquired_on=row.holding_period_start,
+        sold_on=row.sold_on,
+        proceeds=row.proceeds,
+        cost_basis=row.cost_basis,
+        term=tax.Term(row.term),
+        reportable=row.reportable,
+        wash_sale_disallowed=row.adjustment_amount,
+        washed_quantity=row.washed_quantity,
+    )
+
+
+class _Books:
+    """The household's books as the tax engine sees them, and the way back to the database."""
+
+    def __init__(self, household: Household, *, around: dt.date) -> None:
+        self.household = household
+        self.accounts = {a.pk: a for a in Account.objects.filter(household=household)}
+        self.account_types = {
+            str(pk): account_tax_type(a.account_type) for pk, a in self.accounts.items()
+        }
+        self.identity_groups = identity_groups()
+        rows = list(
+            TaxLot.objects.filter(account__household=household, quantity__gt=0)
+            .select_related("asset")
+            .order_by("id")
+        )
+        self.lot_rows = {str(r.pk): r for r in rows}
+        self.lots = [core_lot(r, r.asset.symbol) for r in rows]
+        realised_rows = list(
+            RealizedLot.objects.filter(
+                account__household=household,
+                reportable=True,
+                sold_on__gte=around - _WINDOW,
+                sold_on__lte=around + _WINDOW,
+                washed_quantity__lt=F("quantity"),
+                cost_basis__gt=F("proceeds"),
+            )
+            .select_related("asset")
+            .order_by("sold_on", "id")
+        )
+        self.realised_rows = {str(r.pk): r for r in realised_rows}
+        self.realised = [core_realized(r, r.asset.symbol) for r in realised_rows]
+        self.symbol_ids: dict[str, int] = {r.asset.symbol: r.asset_id for r in rows}
+
+    def asset_id(self, symbol: str) -> int:
+        if symbol not in self.symbol_ids:
+            self.symbol_ids[symbol] = Asset.objects.values_list("pk", flat=True).get(symbol=symbol)
+        return self.symbol_ids[symbol]
+
+    def pending_purchases(self, orders: Iterable[PendingOrder]) -> list[PendingPurchase]:
+        """Pending orders, with the shares already promised to earlier losses taken off."""
+        used: dict[str, Decimal] = {}
+        for ref, qty in WashSale.objects.filter(
+            pending=True, replacement_account__household=self.household
+        ).values_list("replacement_order", "quantity"):
+            used[ref] = used.get(ref, ZERO) + qty
+        result = []
+        for order in orders:
+            already = min(used.get(order.order_ref, ZERO), order.quantity)
+            result.append(
+                PendingPurchase(
+                    order_id=order.order_ref,
+                    account_id=str(order.account_id),
+                    symbol=order.symbol,
+                    quantity=order.quantity,
+                    expected_on=order.expected_on,
+                    replacement_quantity_used=already,
+                )
+            )
+        return result
+
+    def save_lots(
+        self,
+        after: Sequence[tax.TaxLot],
+        *,
+        scope: set[str],
+        record_pks: dict[str, int],
+        opened_by: Transaction,
+        closed_on: dt.date,
+    ) -> dict[str, TaxLot]:
+        """Write the engine's lots back; lots of ``scope`` (existing ids) not in ``after`` closed.
+
+        Returns the database lot for every engine lot id in ``after``.
+        """
+        saved: dict[str, TaxLot] = {}
+        seen: set[str] = set()
+        for lot in after:
+            start = lot.tacked_acquired_on or lot.acquired_on
+            replacement = lot.replacement_for
+            replacement_pk = record_pks.get(replacement) if replacement else None
+            if replacement and replacement_pk is None:
+                replacement_pk = int(replacement)
+            row = self.lot_rows.get(lot.lot_id)
+            if row is not None:
+                seen.add(lot.lot_id)
+                changed = (
+                    row.quantity != lot.quantity
+                    or row.cost_basis != lot.cost_basis
+                    or row.wash_sale_adjustment != lot.wash_sale_adjustment
+                    or row.holding_period_start != start
+                    or row.replacement_for_id != replacement_pk
+                )
+                if changed:
+                    row.quantity = lot.quantity
+                    row.cost_basis = lot.cost_basis
+                    row.wash_sale_adjustment = lot.wash_sale_adjustment
+                    row.holding_period_start = start
+                    row.replacement_for_id = replacement_pk
+                    row.save(
+                        update_fields=[
+                            "quantity",
+                            "cost_basis",
+                            "wash_sale_adjustment",
+                            "holding_period_start",
+                            "replacement_for",
+                        ]
+                    )
+                saved[lot.lot_id] = row
+                continue
+            base = self.lot_rows.get(lot.lot_id.split("~")[0])
+            row = TaxLot.objects.create(
+                account_id=int(lot.account_id),
+                asset_id=self.asset_id(lot.symbol),
+                quantity=lot.quantity,
+                original_quantity=lot.quantity,
+                cost_basis=lot.cost_basis,
+                acquired_on=lot.acquired_on,
+                holding_period_start=start,
+                wash_sale_adjustment=lot.wash_sale_adjustment,
+                acquisition_id=lot.acquisition_id,
+                replacement_for_id=replacement_pk,
+                opened_by=base.opened_by if base is not None else opened_by,
+            )
+            saved[lot.lot_id] = row
+        for lot_id in scope - seen:
+            row = self.lot_rows[lot_id]
+            row.quantity = ZERO
+            row.cost_basis = ZERO
+            row.closed_on = closed_on
+            row.save(update_fields=["quantity", "cost_basis", "closed_on"])
+        return saved
+
+    def save_realised(self, records: Sequence[tax.RealisedLot]) -> None:
+        """Update existing realised rows that a purchase washed."""
+        for record in records:
+            row = self.realised_rows.get(record.record_id)
+            if row is None:
+                continue
+            if (
+                row.adjustment_amount == record.wash_sale_disallowed
+                and row.washed_quantity == record.washed_quantity
+            ):
+                continue
+            row.adjustment_amount = record.wash_sale_disallowed
+            row.adjustment_code = record.adjustment_code
+            row.washed_quantity = record.washed_quantity
+            row.gain = record.gain_or_loss
+            row.save(
+                update_fields=["adjustment_amount", "adjustment_code", "washed_quantity", "gain"]
+            )
+
+    def save_wash_sales(
+        self,
+        events: Sequence[CoreWashSale],
+        *,
+        record_pks: dict[str, int],
+        lots: dict[str, TaxLot],
+    ) -> list[WashSale]:
+        rows = []
+        for event in events:
+            record_pk = record_pks.get(event.record_id) or int(event.record_id)
+            lot = lots.get(event.replacement_lot_id) if event.replacement_lot_id else None
+            rows.append(
+                WashSale(
+                    realized_lot_id=record_pk,
+                    replacement_lot=lot,
+                    replacement_account_id=int(event.replacement_account_id),
+                    replacement_symbol=event.replacement_symbol,
+                    replacement_order=event.replacement_acquisition_id if event.pending else "",
+                    replacement_acquired_on=event.replacement_acquired_on,
+                    quantity=event.quantity,
+                    disallowed_loss=event.disallowed_loss,
+                    permanent=event.permanent,
+                    pending=event.pending,
+                )
+            )
+        return WashSale.objects.bulk_create(rows)
+
+
+def _validate(quantity: Decimal, price: Decimal, fees: Decimal) -> tuple[Decimal, Decimal, Decimal]:
+    qty = to_quantity(quantity)
+    if qty <= 0:
+        raise InvalidInput(f"quantity must be positive, got {quantity}", field="quantity")
+    px = to_decimal(price, name="price")
+    if px <= 0:
+        raise InvalidInput(f"price must be positive, got {price}", field="price")
+    fee = to_decimal(fees, name="fees")
+    if fee < 0:
+        raise InvalidInput(f"fees must not be negative, got {fees}", field="fees")
+    return qty, px, fee
+
+
+def trade_apply(
+    *,
+    account_id: int,
+    symbol: str,
+    side: str,
+    quantity: Decimal,
+    price: Decimal,
+    trade_date: dt.date,
+    fees: Decimal = ZERO,
+    executed_at: dt.datetime | None = None,
+    external_id: str | None = None,
+    acquisition_id: str | None = None,
+    specific_lot_ids: Sequence[int] | None = None,
+    pending_orders: Sequence[PendingOrder] = (),
+    description: str = "",
+) -> TradeResult:
+    """Apply one filled trade to the ledger; replaying the same ``external_id`` changes nothing.
+
+    Parameters
+    ----------
+    account_id, symbol, side
+        Where, what, and ``"buy"`` or ``"sell"``.
+    quantity, price, fees
+        Shares (9 places), price per share, commissions (part of a buy's basis, taken off a
+        sale's proceeds).
+    trade_date
+        The trade date that decides holding periods and wash-sale windows.
+    external_id
+        The idempotency key: a broker execution id or an imported row's id.
+    acquisition_id
+        For a buy, the order it fills (so pending wash sales promised to that order settle on
+        its lot); defaults to the transaction.
+    specific_lot_ids
+        For a sale by specific identification: the lots to close, in order.
+    pending_orders
+        The household's other unfilled buy orders (they can wash a loss of this sale).
+    """
+    if side not in ("buy", "sell"):
+        raise InvalidInput(f"side must be 'buy' or 'sell', not {side!r}", field="side")
+    qty, px, fee = _validate(quantity, price, fees)
+    with transaction.atomic():
+        account = Account.objects.select_related("household").get(pk=account_id)
+        household = Household.objects.select_for_update().get(pk=account.household_id)
+        if external_id:
+            existing = Transaction.objects.filter(external_id=external_id).first()
+            if existing is not None:
+                return TradeResult(transaction=existing, created=False)
+        account = Account.objects.select_for_update().get(pk=account_id)
+        asset = Asset.objects.filter(symbol=symbol).first()
+        if asset is None:
+            raise InvalidInput(f"unknown symbol {symbol}", field="symbol")
+        books = _Books(household, around=trade_date)
+        if side == "buy":
+            result = _buy(
+                books,
+                account,
+                asset,
+                qty,
+                px,
+                fee,
+                trade_date,
+                executed_at,
+                external_id,
+                acquisition_id,
+                description,
+            )
+        else:
+            result = _sell(
+                books,
+                account,
+                asset,
+                qty,
+                px,
+                fee,
+                trade_date,
+                executed_at,
+                external_id,
+                specific_lot_ids,
+                pending_orders,
+                description,
+            )
+        position_sync(account_id=account.pk, asset_ids=[asset.pk])
+        publish_on_commit(
+            groups=[household_group(household.pk)],
+            event="position.changed",
+            payload={"account": account.pk, "symbol": symbol, "side": side, "quantity": str(qty)},
+        )
+    return result
+
+
+def _buy(
+    books: _Books,
+    account: Account,
+    asset: Asset,
+    qty: Decimal,
+    px: Decimal,
+    fee: Decimal,
+    trade_date: dt.date,
+    executed_at: dt.datetime | None,
+    external_id: str | None,
+    acquisition_id: str | None,
+    description: str,
+) -> TradeResult:
+    cost = purchase_cost(qty, px, fee)
+    if cost > account.cash:
+        raise InvalidInput(
+            f"buying {qty.normalize()} {asset.symbol} costs {cost}, more than the {account.cash} cash "
+            f"in {account.name} (no margin)",
+            field="quantity",
+        )
+    txn = Transaction.objects.create(
+        account=account,
+        kind=TransactionKind.BUY,
+        asset=asset,
+        trade_date=trade_date,
+        executed_at=executed_at,
+        quantity=qty,
+        price=px,
+        fees=fee,
+        amount=-cost,
+        external_id=external_id,
+        description=description or f"Buy {qty.normalize()} {asset.symbol}",
+    )
+    Account.objects.filter(pk=account.pk).update(cash=F("cash") - cost)
+    acquisition = acquisition_id or f"t{txn.pk}"
+    lot = replace(
+        tax.open_lot(
+            lot_id=_NEW_LOT,
+            account_id=str(account.pk),
+            symbol=asset.symbol,
+            quantity=qty,
+            price=px,
+            acquired_on=trade_date,
+            fees=fee,
+        ),
+        acquisition_id=acquisition,
+    )
+    parts: list[tax.TaxLot] = [lot]
+    settled: list[CoreWashSale] = []
+    pending_rows = list(
+        WashSale.objects.filter(pending=True, replacement_order=acquisition).select_related(
+            "realized_lot"
+        )
+    )
+    if pending_rows:
+        events = [_pending_event(row, asset.symbol) for row in pending_rows]
+        settlement = settle_pending_wash_sales(
+            lot, wash_sales=events, account_types=books.account_types, order_id=acquisition
+        )
+        parts = list(settlement.lots)
+        settled = list(settlement.settled)
+    outcome_events: list[CoreWashSale] = []
+    if parts and parts[-1].replacement_for is None:
+        outcome = tax.find_wash_sales(
+            account_types=books.account_types,
+            identity_groups=books.identity_groups,
+            realised=books.realised,
+            purchase=parts[-1],
+        )
+        parts = [*parts[:-1], *outcome.lots]
+        books.save_realised(outcome.realised)
+        outcome_events = list(outcome.wash_sales)
+    saved = books.save_lots(parts, scope=set(), record_pks={}, opened_by=txn, closed_on=trade_date)
+    # Settle the pending wash sales this fill covered: they now point at real lots.
+    for row, event in zip(pending_rows, settled, strict=False):
+        row.pending = False
+        row.replacement_lot = saved.get(event.replacement_lot_id or "")
+        row.quantity = event.quantity
+        row.disallowed_loss = event.disallowed_loss
+        row.replacement_acquired_on = event.replacement_acquired_on
+        row.save(
+            update_fields=[
+                "pending",
+                "replacement_lot",
+                "quantity",
+                "disallowed_loss",
+                "replacement_acquired_on",
+            ]
+        )
+    washes = books.save_wash_sales(outcome_events, record_pks={}, lots=saved)
+    return TradeResult(
+        transaction=txn, created=True, wash_sales=tuple(washes), lots=tuple(saved.values())
+    )
+
+
+def _pending_event(row: WashSale, symbol: str) -> CoreWashSale:
+    record = row.realized_lot
+    return CoreWashSale(
+        record_id=str(record.pk),
+        sale_id=f"t{record.sale_id}",
+        account_id=str(record.account_id),
+        symbol=symbol,
+        sold_on=record.sold_on,
+        sold_lot_acquired_on=record.holding_period_start,
+        replacement_acquisition_id=row.replacement_order,
+        replacement_lot_id=None,
+        replacement_account_id=str(row.replacement_account_id),
+        replacement_symbol=row.replacement_symbol,
+        replacement_acquired_on=row.replacement_acquired_on,
+        quantity=row.quantity,
+        disallowed_loss=row.disallowed_loss,
+        permanent=row.permanent,
+        pending=True,
+    )
+
+
+def _sell(
+    books: _Books,
+    account: Account,
+    asset: Asset,
+    qty: Decimal,
+    px: Decimal,
+    fee: Decimal,
+    trade_date: dt.date,
+    executed_at: dt.datetime | None,
+    external_id: str | None,
+    specific_lot_ids: Sequence[int] | None,
+    pending_orders: Sequence[PendingOrder],
+    description: str,
+) -> TradeResult:
+    account_key = str(account.pk)
+    position = [
+        lot for lot in books.lots if lot.account_id == account_key and lot.symbol == asset.symbol
+    ]
+    held = sum((lot.quantity for lot in position), ZERO)
+    if qty > held:
+        raise InvalidInput(
+            f"cannot sell {qty.normalize()} {asset.symbol} from {account.name}: only {held.normalize()} held",
+            field="quantity",
+        )
+    proceeds = sale_proceeds(qty, px, fee)
+    txn = Transaction.objects.create(
+        account=account,
+        kind=TransactionKind.SELL,
+        asset=asset,
+        trade_date=trade_date,
+        executed_at=executed_at,
+        quantity=qty,
+        price=px,
+        fees=fee,
+        amount=proceeds,
+        external_id=external_id,
+        description=description or f"Sell {qty.normalize()} {asset.symbol}",
+    )
+    Account.objects.filter(pk=account.pk).update(cash=F("cash") + proceeds)
+    method = lot_method(account.lot_method)
+    if specific_lot_ids:
+        method = tax.LotMethod.SPECIFIC
+    elif method is tax.LotMethod.SPECIFIC:
+        method = tax.LotMethod.FIFO  # no lots named: the IRS default
+    closing = tax.close_lots(
+        position,
+        quantity=qty,
+        sale_price=px,
+        sale_date=trade_date,
+        method=method,
+        fees=fee,
+        specific_lot_ids=[str(i) for i in specific_lot_ids] if specific_lot_ids else None,
+        rates=household_rates(books.household),
+        sale_id=f"t{txn.pk}",
+        reportable=account.account_type == AccountType.TAXABLE,
+    )
+    others = [
+        lot
+        for lot in books.lots
+        if not (lot.account_id == account_key and lot.symbol == asset.symbol)
+    ]
+    outcome = tax.find_wash_sales(
+        account_types=books.account_types,
+        identity_groups=books.identity_groups,
+        household_lots=[*others, *closing.remaining],
+        pending_purchases=books.pending_purchases(pending_orders),
+        sale=closing.closures,
+    )
+    record_pks: dict[str, int] = {}
+    realized_rows: list[RealizedLot] = []
+    for record in outcome.realised:
+        row = RealizedLot.objects.create(
+            account=account,
+            asset=asset,
+            lot_id=int(record.lot_id.split("~")[0]),
+            sale=txn,
+            acquisition_id=record.acquisition_id,
+            quantity=record.quantity,
+            acquired_on=record.acquired_on,
+            holding_period_start=record.holding_acquired_on,
+            sold_on=record.sold_on,
+            proceeds=record.proceeds,
+            cost_basis=record.cost_basis,
+            adjustment_code=record.adjustment_code,
+            adjustment_amount=record.wash_sale_disallowed,
+            washed_quantity=record.washed_quantity,
+            gain=record.gain_or_loss,
+            term=record.term.value,
+            reportable=record.reportable,
+        )
+        record_pks[record.record_id] = row.pk
+        realized_rows.append(row)
+    scope = {lot.lot_id for lot in position}
+    saved = books.save_lots(
+        outcome.lots, scope=scope, record_pks=record_pks, opened_by=txn, closed_on=trade_date
+    )
+    washes = books.save_wash_sales(outcome.wash_sales, record_pks=record_pks, lots=saved)
+    return TradeResult(
+        transaction=txn,
+        created=True,
+        realized=tuple(realized_rows),
+        wash_sales=tuple(washes),
+        lots=tuple(saved.values()),
+    )
+
+
+def pending_wash_sales_release(*, order_ref: str) -> int:
+    """An order that will not fill (cancelled, rejected) gives back the losses it had washed."""
+    with transaction.atomic():
+        rows = list(
+            WashSale.objects.select_for_update().filter(pending=True, replacement_order=order_ref)
+        )
+        for row in rows:
+            record = RealizedLot.objects.select_for_update().get(pk=row.realized_lot_id)
+            record.washed_quantity -= row.quantity
+            record.adjustment_amount -= row.disallowed_loss
+            record.adjustment_code = "W" if record.adjustment_amount > 0 else ""
+            record.gain = record.proceeds - record.cost_basis + record.adjustment_amount
+            record.save(
+                update_fields=["washed_quantity", "adjustment_amount", "adjustment_code", "gain"]
+            )
+            row.delete()
+    return len(rows)
+
+
+def household_open_lots(*, household_id: int) -> Q:
+    return Q(account__household_id=household_id, quantity__gt=0)
