@@ -1,0 +1,1 @@
+"""What integrations rely on: idempotency keys, webhook endpoints and their delivery log."""
