@@ -1,0 +1,248 @@
+"""A household's performance: a time-weighted return series against a benchmark.
+
+The series is rebuilt from the ledger, not from stored snapshots: every transaction since the
+household's first one gives the daily share quantities and cash, and daily closes value them.
+A day's return is
+
+    r_t = (V_t - F_t) / V_{t-1} - 1
+
+where ``V`` is the total value at the close (positions plus cash) and ``F`` the day's external
+flow (deposits, withdrawals, and holdings transferred in at that day's value), counted at the end
+of the day. Chaining ``1 + r_t`` gives the time-weighted return (GIPS), which money moving in or
+out does not change: a deposit adds to value and to the flow alike. Dividends and fees are not
+flows, so they count as performance.
+
+An asset's value on a day before its first stored close (a lot bought before the price history
+starts) is its transaction price, carried forward until a close exists; the lot then enters at
+that price and earns nothing until prices are known.
+
+The benchmark is the firm's ``benchmark_symbol``, or else the US-equity fund with the largest
+traded value over the last 60 days of stored prices; its return is the change of its close since
+the first day of the series.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+import numpy as np
+import pandas as pd
+from django.db.models import Avg, F, FloatField, Max
+from django.db.models.functions import Cast
+
+from portfolios.models import (
+    Asset,
+    AssetClass,
+    FirmSettings,
+    PriceBar,
+    SecurityType,
+    Transaction,
+    TransactionKind,
+)
+
+#: Share quantity each kind of transaction adds (+1) or removes (-1).
+_QUANTITY_SIGN = {TransactionKind.BUY: 1, TransactionKind.TRANSFER_IN: 1, TransactionKind.SELL: -1}
+#: Kinds whose cash amount is money entering or leaving the household (not performance).
+_CASH_FLOW_KINDS = (TransactionKind.DEPOSIT, TransactionKind.WITHDRAWAL)
+
+
+@dataclass(frozen=True)
+class Performance:
+    """Daily value and cumulative returns of a household, with its benchmark.
+
+    ``value``, ``net_flow``, ``daily_return`` and ``cumulative_return`` share one date index
+    (first transaction to the last close); ``benchmark_return`` is aligned to it (NaN before the
+    benchmark's first close) or ``None`` when there is no benchmark.
+    """
+
+    value: pd.Series
+    net_flow: pd.Series
+    daily_return: pd.Series
+    cumulative_return: pd.Series
+    benchmark_symbol: str | None
+    benchmark_return: pd.Series | None
+
+    @property
+    def is_empty(self) -> bool:
+        return self.value.empty
+
+    @property
+    def start(self) -> date | None:
+        return None if self.value.empty else self.value.index[0]
+
+    @property
+    def end(self) -> date | None:
+        return None if self.value.empty else self.value.index[-1]
+
+    @property
+    def total_return(self) -> float | None:
+        return None if self.cumulative_return.empty else float(self.cumulative_return.iloc[-1])
+
+    @property
+    def benchmark_total_return(self) -> float | None:
+        if self.benchmark_return is None:
+            return None
+        known = self.benchmark_return.dropna()
+        return None if known.empty else float(known.iloc[-1])
+
+    @property
+    def annualised_return(self) -> float | None:
+        """Compound annual rate over the series (``None`` under a year: it would mislead)."""
+        total, start, end = self.total_return, self.start, self.end
+        if total is None or start is None or end is None:
+            return None
+        years = (end - start).days / 365.25
+        if years < 1 or total <= -1:
+            return None
+        return float((1.0 + total) ** (1.0 / years) - 1.0)
+
+
+def time_weighted_returns(values: pd.Series, flows: pd.Series) -> pd.Series:
+    """Daily time-weighted returns with flows at the end of each day.
+
+    Parameters
+    ----------
+    values : Series, shape (n,)
+        Total value at each day's close, after that day's flows.
+    flows : Series, shape (n,)
+        External flow of each day (positive in, negative out), on the same index.
+
+    Returns
+    -------
+    Series, shape (n,)
+        ``r_t = (V_t - F_t) / V_{t-1} - 1``; 0 on the first day and wherever the previous value
+        is not positive (nothing was invested, so nothing was earned or lost).
+    """
+    v = values.to_numpy(dtype=float)
+    f = flows.reindex(values.index).fillna(0.0).to_numpy(dtype=float)
+    previous = np.concatenate(([0.0], v[:-1]))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r = np.where(previous > 0, (v - f) / previous - 1.0, 0.0)
+    return pd.Series(r, index=values.index, name="return")
+
+
+def cumulative(returns: pd.Series) -> pd.Series:
+    """Chain daily returns into the cumulative return since the first day."""
+    return (1.0 + returns).cumprod() - 1.0
+
+
+def benchmark_asset(*, as_of: date | None = None) -> Asset | None:
+    """The firm's benchmark, else the most traded US-equity fund over the last 60 days."""
+    symbol = FirmSettings.current().benchmark_symbol.strip()
+    if symbol:
+        chosen = Asset.objects.filter(symbol=symbol).first()
+        if chosen is not None:
+            return chosen
+    bars = PriceBar.objects.filter(
+        asset__asset_class=AssetClass.US_EQUITY, asset__security_type=SecurityType.ETF
+    )
+    if as_of is None:
+        as_of = bars.aggregate(last=Max("date"))["last"]
+        if as_of is None:
+            return None
+    ranked = (
+        bars.filter(date__gt=as_of - timedelta(days=60), date__lte=as_of)
+        .values("asset_id")
+        .annotate(traded=Avg(F("volume") * F("close")))
+        .order_by("-traded", "asset_id")
+        .values_list("asset_id", flat=True)
+    )
+    first = ranked.first()
+    return None if first is None else Asset.objects.get(pk=first)
+
+
+def _closes(asset_ids: list[int], start: date, end: date | None) -> pd.DataFrame:
+    """Daily closes as a (date x asset id) float frame."""
+    bars = PriceBar.objects.filter(asset_id__in=asset_ids, date__gte=start)
+    if end is not None:
+        bars = bars.filter(date__lte=end)
+    rows = bars.annotate(px=Cast("close", FloatField())).values_list("date", "asset_id", "px")
+    frame = pd.DataFrame.from_records(list(rows), columns=["date", "asset", "close"])
+    if frame.empty:
+        return pd.DataFrame(dtype=float)
+    return frame.pivot(index="date", columns="asset", values="close").sort_index()
+
+
+def household_performance(*, household_id: int, end: date | None = None) -> Performance:
+    """The household's daily value and time-weighted return since its first transaction.
+
+    ``end`` limits the series to closes on or before that day (default: the latest close).
+    """
+    txns = Transaction.objects.filter(account__household_id=household_id)
+    if end is not None:
+        txns = txns.filter(trade_date__lte=end)
+    records = list(
+        txns.annotate(
+            qty=Cast("quantity", FloatField()),
+            px=Cast("price", FloatField()),
+            cash_amount=Cast("amount", FloatField()),
+        ).values_list("trade_date", "kind", "asset_id", "qty", "px", "cash_amount")
+    )
+    benchmark = benchmark_asset(as_of=end)
+    if not records:
+        empty = pd.Series(dtype=float)
+        return Performance(empty, empty, empty, empty, None, None)
+    ledger = pd.DataFrame.from_records(
+        records, columns=["date", "kind", "asset", "quantity", "price", "amount"]
+    )
+    start = ledger["date"].min()
+    held = sorted({int(a) for a in ledger["asset"].dropna()})
+    wanted = held + ([benchmark.pk] if benchmark is not None and benchmark.pk not in held else [])
+    closes = _closes(wanted, start, end)
+
+    days = pd.Index(sorted(set(closes.index) | set(ledger["date"])), name="date")
+
+    # Share quantities per asset and day, and the day's cash and external flows.
+    sign = ledger["kind"].map(_QUANTITY_SIGN).fillna(0.0)
+    trades = ledger[sign != 0].assign(delta=ledger["quantity"] * sign)
+    trades = trades.assign(asset=trades["asset"].astype(int))
+    quantities = (
+        trades.pivot_table(index="date", columns="asset", values="delta", aggfunc="sum")
+        .reindex(index=days, columns=held)
+        .fillna(0.0)
+        .cumsum()
+    )
+    cash = ledger.groupby("date")["amount"].sum().reindex(days).fillna(0.0).cumsum()
+
+    # Prices: closes, with transaction prices where no close is known yet, carried forward.
+    known = closes.reindex(index=days, columns=held)
+    traded_at = trades.pivot_table(index="date", columns="asset", values="price", aggfunc="last")
+    traded_at = traded_at.reindex(index=days, columns=held)
+    prices = known.fillna(traded_at).ffill().fillna(0.0)
+
+    value = (quantities * prices).sum(axis=1) + cash
+    deposits = ledger[ledger["kind"].isin(_CASH_FLOW_KINDS)].groupby("date")["amount"].sum()
+    transfers = trades[trades["kind"] == TransactionKind.TRANSFER_IN]
+    transfer_value = pd.Series(_value_at(prices, transfers), index=transfers["date"].to_numpy())
+    flows = (
+        pd.concat([deposits, transfer_value.groupby(level=0).sum()])
+        .groupby(level=0)
+        .sum()
+        .reindex(days)
+        .fillna(0.0)
+    )
+    daily = time_weighted_returns(value, flows)
+    bench_series = None
+    if benchmark is not None and benchmark.pk in closes.columns:
+        bench = closes[benchmark.pk].reindex(days).ffill()
+        base = bench.dropna()
+        if not base.empty:
+            bench_series = bench / float(base.iloc[0]) - 1.0
+    return Performance(
+        value=value.rename("value"),
+        net_flow=flows.rename("net_flow"),
+        daily_return=daily,
+        cumulative_return=cumulative(daily).rename("cumulative_return"),
+        benchmark_symbol=benchmark.symbol if benchmark is not None else None,
+        benchmark_return=bench_series,
+    )
+
+
+def _value_at(prices: pd.DataFrame, transfers: pd.DataFrame) -> np.ndarray:
+    """Value of each transferred-in holding at its day's price (the flow it brings in)."""
+    if transfers.empty:
+        return np.zeros(0)
+    rows = prices.index.get_indexer(transfers["date"])
+    cols = prices.columns.get_indexer(transfers["asset"].astype(int))
+    return transfers["quantity"].to_numpy(dtype=float) * prices.to_numpy()[rows, cols]

@@ -1,0 +1,204 @@
+"""Time-weighted returns rebuilt from the ledger and daily closes, checked against closed forms."""
+
+import datetime as dt
+from decimal import Decimal
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from advisor.services.performance import (
+    benchmark_asset,
+    household_performance,
+    time_weighted_returns,
+)
+from portfolios.models import AssetClass, FirmSettings, SecurityType, TransactionKind
+from tests.factories import AccountFactory, AssetFactory, PriceBarFactory, TransactionFactory
+
+pytestmark = pytest.mark.django_db
+
+START = dt.date(2024, 1, 1)
+DAYS = 60
+GROWTH = 0.002  # a day
+
+
+def day(n: int) -> dt.date:
+    return START + dt.timedelta(days=n)
+
+
+def px(n: int, growth: float = GROWTH) -> Decimal:
+    return Decimal(f"{100 * (1 + growth) ** n:.6f}")
+
+
+@pytest.fixture
+def fund():
+    asset = AssetFactory(symbol="GROW", asset_class=AssetClass.US_EQUITY)
+    for n in range(DAYS + 1):
+        PriceBarFactory(asset=asset, date=day(n), close=px(n), low=px(n), high=px(n), open=px(n))
+    return asset
+
+
+@pytest.fixture
+def flat():
+    asset = AssetFactory(symbol="FLAT", asset_class=AssetClass.BOND)
+    for n in range(DAYS + 1):
+        PriceBarFactory(asset=asset, date=day(n), close=Decimal("50"), volume=10)
+    return asset
+
+
+def deposit(account, n, amount):
+    return TransactionFactory(
+        account=account,
+        kind=TransactionKind.DEPOSIT,
+        asset=None,
+        quantity=None,
+        price=None,
+        amount=Decimal(amount),
+        trade_date=day(n),
+    )
+
+
+def trade(account, asset, n, quantity, price, kind=TransactionKind.BUY):
+    quantity, price = Decimal(quantity), Decimal(price)
+    sign = -1 if kind == TransactionKind.BUY else 1
+    amount = Decimal(0) if kind == TransactionKind.TRANSFER_IN else sign * quantity * price
+    return TransactionFactory(
+        account=account,
+        kind=kind,
+        asset=asset,
+        quantity=quantity,
+        price=price,
+        amount=amount.quantize(Decimal("0.01")),
+        trade_date=day(n),
+    )
+
+
+def test_constant_growth_gives_the_compound_return(fund):
+    account = AccountFactory(cash=Decimal("0"))
+    deposit(account, 0, "10000.00")
+    trade(account, fund, 0, "100", px(0))
+    perf = household_performance(household_id=account.household_id)
+    assert perf.start == day(0) and perf.end == day(DAYS)
+    assert perf.total_return == pytest.approx((1 + GROWTH) ** DAYS - 1, rel=1e-6)
+    expected_daily = np.r_[0.0, np.full(DAYS, GROWTH)]
+    assert perf.daily_return.to_numpy() == pytest.approx(expected_daily, abs=1e-7)
+    assert float(perf.value.iloc[-1]) == pytest.approx(100 * float(px(DAYS)), rel=1e-9)
+
+
+def test_a_deposit_does_not_count_as_performance(fund):
+    account = AccountFactory(cash=Decimal("0"))
+    deposit(account, 0, "10000.00")
+    trade(account, fund, 0, "100", px(0))
+    # Day 30: 50 000 more arrives and is invested at that day's close.
+    deposit(account, 30, "50000.00")
+    shares = (Decimal("50000") / px(30)).quantize(Decimal("0.000000001"))
+    trade(account, fund, 30, shares, px(30))
+    perf = household_performance(household_id=account.household_id)
+    assert perf.total_return == pytest.approx((1 + GROWTH) ** DAYS - 1, rel=1e-5)
+    assert float(perf.net_flow.loc[day(30)]) == pytest.approx(50000.0)
+    growth_of_value = float(perf.value.iloc[-1]) / float(perf.value.iloc[0]) - 1
+    assert growth_of_value > 5  # the value grew sixfold; the return did not
+
+
+def test_money_that_only_moves_in_and_out_earns_nothing(flat):
+    account = AccountFactory(cash=Decimal("0"))
+    deposit(account, 0, "1000.00")
+    trade(account, flat, 0, "10", "50")
+    deposit(account, 10, "2500.00")
+    deposit(account, 20, "400.00")
+    TransactionFactory(
+        account=account,
+        kind=TransactionKind.WITHDRAWAL,
+        asset=None,
+        quantity=None,
+        price=None,
+        amount=Decimal("-700.00"),
+        trade_date=day(25),
+    )
+    perf = household_performance(household_id=account.household_id)
+    assert perf.total_return == pytest.approx(0.0, abs=1e-12)
+    assert float(perf.value.iloc[-1]) == pytest.approx(1000 + 2500 + 400 - 700)
+
+
+def test_holdings_transferred_in_are_a_flow_not_a_gain(fund):
+    account = AccountFactory(cash=Decimal("0"))
+    deposit(account, 0, "10000.00")
+    trade(account, fund, 0, "100", px(0))
+    # Shares bought long ago at 20 arrive on day 40: their old gain is not this portfolio's.
+    trade(account, fund, 40, "500", "20", kind=TransactionKind.TRANSFER_IN)
+    perf = household_performance(household_id=account.household_id)
+    assert perf.total_return == pytest.approx((1 + GROWTH) ** DAYS - 1, rel=1e-5)
+    assert float(perf.net_flow.loc[day(40)]) == pytest.approx(500 * float(px(40)), rel=1e-9)
+
+
+def test_a_lot_from_before_the_price_history_enters_at_its_cost(fund):
+    account = AccountFactory(cash=Decimal("0"))
+    long_ago = START - dt.timedelta(days=400)
+    TransactionFactory(
+        account=account,
+        kind=TransactionKind.TRANSFER_IN,
+        asset=fund,
+        quantity=Decimal("10"),
+        price=Decimal("80"),
+        amount=Decimal("0"),
+        trade_date=long_ago,
+    )
+    perf = household_performance(household_id=account.household_id)
+    assert perf.start == long_ago
+    assert float(perf.value.loc[long_ago]) == pytest.approx(800.0)
+    # Nothing is earned until a close is known; from then on the fund's growth.
+    expected = (float(px(DAYS)) / 80.0) - 1
+    assert perf.total_return == pytest.approx(expected, rel=1e-6)
+
+
+def test_dividends_and_fees_count_as_performance(flat):
+    account = AccountFactory(cash=Decimal("0"))
+    deposit(account, 0, "1000.00")
+    trade(account, flat, 0, "20", "50")
+    TransactionFactory(
+        account=account,
+        kind=TransactionKind.DIVIDEND,
+        asset=flat,
+        quantity=None,
+        price=None,
+        amount=Decimal("30.00"),
+        trade_date=day(15),
+    )
+    perf = household_performance(household_id=account.household_id)
+    assert perf.total_return == pytest.approx(0.03, rel=1e-12)
+
+
+def test_time_weighted_returns_formula():
+    days = pd.Index([day(0), day(1), day(2), day(3)])
+    values = pd.Series([100.0, 110.0, 215.0, 0.0], index=days)
+    flows = pd.Series([100.0, 0.0, 100.0, -215.0], index=days)
+    r = time_weighted_returns(values, flows)
+    assert r.tolist() == pytest.approx([0.0, 0.1, (215 - 100) / 110 - 1, 0.0])
+
+
+def test_the_firms_benchmark_or_else_the_most_traded_us_equity_fund(fund, flat):
+    quiet = AssetFactory(symbol="QUIET", asset_class=AssetClass.US_EQUITY)
+    PriceBarFactory(asset=quiet, date=day(DAYS), close=Decimal("10"), volume=1)
+    stock = AssetFactory(
+        symbol="BIGCO", asset_class=AssetClass.US_EQUITY, security_type=SecurityType.STOCK
+    )
+    PriceBarFactory(asset=stock, date=day(DAYS), close=Decimal("1000"), volume=10**9)
+    assert benchmark_asset() == fund  # the stock trades more, but is not a fund
+    firm = FirmSettings.current()
+    firm.benchmark_symbol = "QUIET"
+    firm.save()
+    assert benchmark_asset() == quiet
+    account = AccountFactory(cash=Decimal("0"))
+    deposit(account, 0, "1000.00")
+    trade(account, flat, 0, "20", "50")
+    firm.benchmark_symbol = "GROW"
+    firm.save()
+    perf = household_performance(household_id=account.household_id)
+    assert perf.benchmark_symbol == "GROW"
+    assert perf.benchmark_total_return == pytest.approx((1 + GROWTH) ** DAYS - 1, rel=1e-6)
+
+
+def test_a_household_without_transactions_has_no_series():
+    account = AccountFactory()
+    perf = household_performance(household_id=account.household_id)
+    assert perf.is_empty and perf.total_return is None and perf.start is None

@@ -1,0 +1,88 @@
+"""The advisor workspace: book, review page, single and bulk approval, access."""
+
+from django.urls import reverse
+from django.utils.html import escape
+
+from advisor.services.proposals import proposal_build
+from portfolios.models import AuditEvent, ProposalStatus
+from tests.advisor.services.market import AS_OF, NOW
+from tests.factories import PASSWORD, AdvisorUserFactory, ClientFactory
+
+
+def login(client, user):
+    assert client.login(username=user.username, password=PASSWORD)
+
+
+def test_book_lists_the_household_with_its_pending_proposal(client, book):
+    proposal = proposal_build(account_id=book["account"].pk, as_of=AS_OF, now=NOW)
+    login(client, book["advisor"])
+    page = client.get(reverse("workspace")).content.decode()
+    assert book["client"].household.name in page
+    assert f"#{proposal.pk}" in page
+
+
+def test_review_page_shows_trades_checks_and_explanation(client, book):
+    proposal = proposal_build(account_id=book["account"].pk, as_of=AS_OF, now=NOW)
+    login(client, book["advisor"])
+    response = client.get(reverse("workspace-proposal", args=[proposal.pk]))
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert 'data-testid="proposal-trades"' in page and 'data-testid="checks-preview"' in page
+    assert escape(proposal.explanation[0]) in page
+    assert (
+        "vendor/plotly.min.js" in page and "Plotly.newPlot" not in page
+    )  # the bundle is linked, not inlined
+
+
+def test_approve_and_reject_through_the_page(client, book):
+    proposal = proposal_build(account_id=book["account"].pk, as_of=AS_OF, now=NOW)
+    login(client, book["advisor"])
+    url = reverse("workspace-proposal-decide", args=[proposal.pk])
+    response = client.post(url, {"decision": "reject", "comment": ""}, follow=True)
+    assert "say why the proposal is rejected" in response.content.decode()
+    client.post(url, {"decision": "approve", "comment": "Fine"})
+    proposal.refresh_from_db()
+    assert proposal.status in (
+        ProposalStatus.APPROVED,
+        ProposalStatus.EXECUTING,
+        ProposalStatus.DONE,
+    )
+    again = client.post(url, {"decision": "approve"}, follow=True).content.decode()
+    assert "only a pending proposal can be approved" in again
+
+
+def test_bulk_approve_reports_each_outcome(client, book):
+    proposal = proposal_build(account_id=book["account"].pk, as_of=AS_OF, now=NOW)
+    login(client, book["advisor"])
+    response = client.post(
+        reverse("workspace-bulk-approve"), {"proposal": [str(proposal.pk), "999999"]}, follow=True
+    )
+    page = response.content.decode()
+    assert f"Approved 1 proposal(s): {proposal.pk}" in page and "999999" in page
+    assert AuditEvent.objects.filter(object_id=str(proposal.pk), to_state="approved").count() == 1
+
+
+def test_other_advisors_and_clients_cannot_see_or_decide(client, book):
+    proposal = proposal_build(account_id=book["account"].pk, as_of=AS_OF, now=NOW)
+    login(client, AdvisorUserFactory())
+    assert client.get(reverse("workspace-proposal", args=[proposal.pk])).status_code == 404
+    client.post(reverse("workspace-proposal-decide", args=[proposal.pk]), {"decision": "approve"})
+    proposal.refresh_from_db()
+    assert proposal.status == ProposalStatus.PENDING
+    client.logout()
+    login(client, ClientFactory().user)
+    assert client.get(reverse("workspace")).status_code == 403
+
+
+def test_decisions_need_the_csrf_token(book):
+    from django.test import Client
+
+    proposal = proposal_build(account_id=book["account"].pk, as_of=AS_OF, now=NOW)
+    strict = Client(enforce_csrf_checks=True)
+    login(strict, book["advisor"])
+    response = strict.post(
+        reverse("workspace-proposal-decide", args=[proposal.pk]), {"decision": "approve"}
+    )
+    assert response.status_code == 403
+    proposal.refresh_from_db()
+    assert proposal.status == ProposalStatus.PENDING
