@@ -1,0 +1,1 @@
+"""Backtests on the live code path: strategies replayed through the platform's own services."""

@@ -1,0 +1,1 @@
+"""Pure backtest numerics: strategy configuration, the simulated clock, metrics, regimes, valuation, walk-forward."""
