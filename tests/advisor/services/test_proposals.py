@@ -254,3 +254,44 @@ def test_large_orders_are_sliced_by_the_firms_policy(book, algo):
         if proposal.status != ProposalStatus.EXECUTING:
             break
     assert proposal.status == ProposalStatus.DONE, proposal.execution_summary
+
+
+def test_integrations_hear_of_the_proposal_its_approval_and_each_filled_order(
+    book, monkeypatch, django_capture_on_commit_callbacks
+):
+    import json
+
+    from advisor import webhooks
+    from integrations.models import WebhookDelivery, WebhookEndpoint
+
+    sent: list[int] = []
+    monkeypatch.setattr(webhooks, "_enqueue", lambda ids, countdown=None: sent.extend(ids))
+    WebhookEndpoint.objects.create(
+        owner=book["advisor"],
+        url="https://integrator.example.com/hook",
+        secret="s" * 40,
+        events=["proposal.created", "proposal.approved", "order.filled"],
+    )
+    stranger = AdvisorUserFactory()  # not this household's advisor: hears nothing
+    WebhookEndpoint.objects.create(
+        owner=stranger,
+        url="https://other.example.com/hook",
+        secret="t" * 40,
+        events=["order.filled"],
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        proposal = build(book)
+        proposal_approve(proposal_id=proposal.pk, actor=book["advisor"], now=NOW)
+        proposal_execute(proposal_id=proposal.pk, now=NOW)
+    deliveries = list(WebhookDelivery.objects.order_by("pk"))
+    assert {d.endpoint.owner_id for d in deliveries} == {book["advisor"].pk}
+    events = [d.event for d in deliveries]
+    assert events[:2] == ["proposal.created", "proposal.approved"]
+    parents = Order.objects.filter(proposal=proposal, parent__isnull=True)
+    assert events.count("order.filled") == parents.filter(status=OrderStatus.FILLED).count() > 0
+    filled = [json.loads(d.body) for d in deliveries if d.event == "order.filled"]
+    assert {f["data"]["order"] for f in filled} == {
+        o.client_order_id for o in parents.filter(status=OrderStatus.FILLED)
+    }
+    assert all(f["household"] == book["account"].household_id for f in filled)
+    assert sorted(sent) == [d.pk for d in deliveries]  # each queued once, after its commit
