@@ -14,11 +14,18 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("
 
 
 @pytest.fixture(autouse=True)
-async def _close_executor_connections():
-    """sync_to_async runs the factories in a shared executor thread; close its connection."""
-    yield
+async def _fresh_layer_and_connections():
+    """Each test's event loop gets a channel layer of its own (the layer keeps per-loop receive
+    state, and a consumer left receiving on it must not be waited for when the loop closes);
+    sync_to_async runs the factories in a shared executor thread, whose connection is closed."""
+    from channels.layers import channel_layers
     from django.db import connections
 
+    channel_layers.backends.clear()
+    yield
+    layer = channel_layers.backends.pop("default", None)
+    if layer is not None:
+        await layer.close_pools()
     await sync_to_async(connections.close_all)()
 
 
