@@ -17,7 +17,6 @@ class AdvisorConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from django.dispatch import Signal
+        from portfolios.live import domain_event
 
-        domain_event = Signal()
         domain_event.connect(_on_domain_event, dispatch_uid="advisor.webhooks")
