@@ -60,7 +60,8 @@ def test_a_worker_killed_mid_pipeline_leaves_a_complete_run_without_duplicates()
         "log": log,
         "CELERY_VISIBILITY_TIMEOUT": "3",
     }
-    sender = Celery("pipeline-kill", broker=broker.url)
+    # not the current app: the rest of the suite must keep the project's (its result backend)
+    sender = Celery("pipeline-kill", broker=broker.url, set_as_current=False)
     killed_during = None
     try:
         with running_celery_worker(name="first", **options) as first:

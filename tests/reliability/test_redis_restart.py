@@ -181,7 +181,8 @@ def test_workers_and_websockets_recover_from_a_redis_restart():
         from celery import Celery
         from channels_redis.core import RedisChannelLayer
 
-        sender = Celery("redis-restart", broker=own_redis.url)
+        # not the current app: the rest of the suite must keep the project's (its result backend)
+        sender = Celery("redis-restart", broker=own_redis.url, set_as_current=False)
         sender.conf.broker_connection_retry_on_startup = True
 
         def enqueue(day: str) -> None:

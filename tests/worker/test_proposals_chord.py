@@ -48,6 +48,6 @@ def test_the_daily_run_is_a_chord_of_batches(redis_url):
         chord_id = proposals_daily.apply_async(
             kwargs={"on": AS_OF.isoformat(), "batch_size": 1, "queue": queue}, queue=queue
         ).get(timeout=60)
-        summary = AsyncResult(chord_id).get(timeout=120)
+        summary = AsyncResult(chord_id, app=proposals_daily.app).get(timeout=120)
     assert summary["accounts"] == 3 and summary["proposals"] == 3 and summary["errors"] == {}
     assert RebalanceProposal.objects.filter(status="pending").count() == 3
