@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from signals.sentiment.data import LabelledTexts, read_labelled_csv
+from tests.conftest import SHARED_DATA
 
-REPO = Path(__file__).resolve().parents[3]
-SENTIMENT_DATA = (REPO / ".." / "shared" / "data" / "sentiment").resolve()
+SENTIMENT_DATA = SHARED_DATA / "sentiment"
 
 
 @pytest.fixture(scope="session")
