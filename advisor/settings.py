@@ -157,7 +157,15 @@ if REDIS_URL:
         "default": {
             "BACKEND": "advisor.channel_layers.PlatformRedisChannelLayer",
             "CONFIG": {
-                "hosts": [REDIS_URL],
+                # redis-py's asyncio pools allow 100 connections by default; a server process
+                # with many websockets joining their groups at once (a reconnect storm after a
+                # deploy) needs more, or joins fail with "Too many connections".
+                "hosts": [
+                    {
+                        "address": REDIS_URL,
+                        "max_connections": env.int("CHANNEL_LAYER_MAX_CONNECTIONS", default=1000),
+                    }
+                ],
                 "prefix": f"asgi{REDIS_PREFIX}",
                 "capacity": 1000,
                 "expiry": 60,
