@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from portfolios.core.errors import NotFound
 from signals.ingest.books import BookSnapshot
@@ -20,6 +21,7 @@ class SimulatedExchangeBookFeed:
     """The simulated exchange's book for each symbol, built from the market as of ``now``."""
 
     venue = "simulated"
+    name = "simulated-exchange"
 
     def snapshots(self, symbols: Sequence[str], *, now: datetime) -> list[BookSnapshot]:
         books = []
@@ -34,12 +36,24 @@ class SimulatedExchangeBookFeed:
                     symbol=symbol,
                     venue=self.venue,
                     captured_at=now,
-                    bids=tuple((level.price, level.quantity) for level in book.bids),
-                    asks=tuple((level.price, level.quantity) for level in book.asks),
+                    bids=_by_price(book.bids),
+                    asks=_by_price(book.asks),
                     taker_fee_bps=Decimal(0),
                 )
             )
         return books
+
+
+def _by_price(levels: Sequence[Any]) -> tuple[tuple[Decimal, Decimal], ...]:
+    """Depth per price, as a market-data feed shows it: the exchange's levels can share a price
+    once rounded to the tick (a low-priced asset), and those add up."""
+    merged: list[list[Decimal]] = []
+    for level in levels:
+        if merged and merged[-1][0] == level.price:
+            merged[-1][1] += level.quantity
+        else:
+            merged.append([level.price, level.quantity])
+    return tuple((price, quantity) for price, quantity in merged)
 
 
 def simulated_book_feed() -> SimulatedExchangeBookFeed:
