@@ -1135,10 +1135,32 @@ def orders_expire(*, now: datetime, broker: Broker | None = None) -> int:
     return expired
 
 
+def orders_settle_missed(*, now: datetime, limit: int = 500) -> int:
+    """Settle finished orders whose settlement never ran.
+
+    A worker killed after booking a fill but before settling it leaves the parent open and the
+    proposal's held buys held, and no later fill would settle them. Such orders are found by
+    their parent: still open although none of its slices is.
+    """
+    open_statuses = [s for s in OrderStatus.values if s not in TERMINAL]
+    missed = list(
+        Order.objects.filter(parent__isnull=False, status__in=TERMINAL)
+        .exclude(parent__status__in=TERMINAL)
+        .exclude(parent__children__status__in=open_statuses)
+        .values_list("pk", flat=True)[:limit]
+    )
+    if missed:
+        logger.warning("settling %d finished orders whose settlement was missed", len(missed))
+        orders_settle(order_ids=missed, now=now)
+    return len(missed)
+
+
 def trading_tick(*, now: datetime | None = None, broker: Broker | None = None) -> dict[str, int]:
-    """One round of the execution loop: release due orders, then book fills."""
+    """One round of the execution loop: settle what a crash left unsettled, release due orders,
+    then book fills."""
     now = now or timezone.now()
     broker = broker or broker_for()
+    orders_settle_missed(now=now)
     sent = orders_release_due(now=now, broker=broker)
     booked = fills_sync(now=now, broker=broker)
     expired = orders_expire(now=now, broker=broker)

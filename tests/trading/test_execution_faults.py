@@ -182,8 +182,12 @@ def test_a_worker_killed_mid_execution_leaves_each_order_once(redis_url):
                 trading_tick.apply_async(queue=queue)
                 next_tick = time.monotonic() + 3
             time.sleep(0.5)
-    assert proposal.status == ProposalStatus.DONE, proposal.status
     children = Order.objects.filter(proposal=proposal, parent__isnull=False)
+    assert proposal.status == ProposalStatus.DONE, (
+        proposal.status,
+        list(children.values_list("client_order_id", "status", "submitted_at", "last_error")),
+        list(SimulatedExchangeOrder.objects.values_list("client_order_id", "status")),
+    )
     assert children.count() == n_trades
     assert SimulatedExchangeOrder.objects.count() == n_trades
     assert Fill.objects.count() == Fill.objects.values("execution_id").distinct().count()

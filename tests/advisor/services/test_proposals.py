@@ -105,6 +105,27 @@ def test_approval_executes_every_order_once_and_books_the_fills(book):
     assert SimulatedExchangeOrder.objects.count() == children.count()
 
 
+def test_a_settlement_missed_by_a_crash_is_caught_up_by_the_next_tick(book, monkeypatch):
+    from trading import services
+
+    proposal = build(book)
+    proposal_approve(proposal_id=proposal.pk, actor=book["advisor"], now=NOW)
+    settle = services.orders_settle
+    # the worker dies after booking the sells' fills, before settling them
+    monkeypatch.setattr(services, "orders_settle", lambda **kwargs: None)
+    proposal_execute(proposal_id=proposal.pk, now=NOW)
+    proposal.refresh_from_db()
+    assert proposal.status == ProposalStatus.EXECUTING
+    held = Order.objects.filter(proposal=proposal, side="buy", status=OrderStatus.HELD)
+    assert held.exists()  # waiting for sells that have in fact finished
+    monkeypatch.setattr(services, "orders_settle", settle)
+    for minute in range(1, 4):  # the execution loop, once a minute
+        services.trading_tick(now=NOW + dt.timedelta(minutes=minute))
+    proposal.refresh_from_db()
+    assert proposal.status == ProposalStatus.DONE, proposal.execution_summary
+    assert not Order.objects.filter(proposal=proposal).exclude(status=OrderStatus.FILLED).exists()
+
+
 def test_double_approval_has_one_outcome(book):
     proposal = build(book)
     proposal_approve(proposal_id=proposal.pk, actor=book["advisor"], now=NOW)
