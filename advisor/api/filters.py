@@ -6,13 +6,17 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from typing import TypeVar
 
+from django.db.models import Model, QuerySet
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter
 from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 
 MAX_ID = 2**63 - 1
+
+M = TypeVar("M", bound=Model)
 
 
 def int_param(request: Request, name: str) -> int | None:
@@ -22,6 +26,20 @@ def int_param(request: Request, name: str) -> int | None:
     if not (raw.isascii() and raw.isdigit()) or int(raw) > MAX_ID:
         raise ValidationError({name: [f"must be a positive whole number, got {raw!r}"]})
     return int(raw)
+
+
+def by_household_and_account(
+    rows: QuerySet[M], request: Request, *, account: str = "account"
+) -> QuerySet[M]:
+    """``rows`` narrowed by the ``household`` and ``account`` query parameters (:data:`HOUSEHOLD`,
+    :data:`ACCOUNT`); ``account`` is the path from a row to its account."""
+    household_id = int_param(request, "household")
+    if household_id is not None:
+        rows = rows.filter(**{f"{account}__household_id": household_id})
+    account_id = int_param(request, "account")
+    if account_id is not None:
+        rows = rows.filter(**{f"{account}_id": account_id})
+    return rows
 
 
 def date_param(request: Request, name: str) -> dt.date | None:

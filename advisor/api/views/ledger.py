@@ -95,12 +95,7 @@ class LotList(ApiDefaults, generics.ListAPIView):
 
     def get_queryset(self):  # type: ignore[no-untyped-def]
         lots = lots_visible_to(self.request.user).select_related("asset")
-        household = filters.int_param(self.request, "household")
-        if household is not None:
-            lots = lots.filter(account__household_id=household)
-        account = filters.int_param(self.request, "account")
-        if account is not None:
-            lots = lots.filter(account_id=account)
+        lots = filters.by_household_and_account(lots, self.request)
         symbol = filters.text_param(self.request, "symbol", max_length=16)
         if symbol:
             lots = lots.filter(asset__symbol=symbol.upper())
@@ -131,12 +126,7 @@ class TransactionList(ApiDefaults, generics.ListAPIView):
 
     def get_queryset(self):  # type: ignore[no-untyped-def]
         rows = transactions_visible_to(self.request.user).select_related("asset")
-        household = filters.int_param(self.request, "household")
-        if household is not None:
-            rows = rows.filter(account__household_id=household)
-        account = filters.int_param(self.request, "account")
-        if account is not None:
-            rows = rows.filter(account_id=account)
+        rows = filters.by_household_and_account(rows, self.request)
         symbol = filters.text_param(self.request, "symbol", max_length=16)
         if symbol:
             rows = rows.filter(asset__symbol=symbol.upper())

@@ -99,12 +99,7 @@ class ProposalList(ApiDefaults, generics.ListAPIView):
 
     def get_queryset(self):  # type: ignore[no-untyped-def]
         rows = _proposals(self.request.user)
-        household = filters.int_param(self.request, "household")
-        if household is not None:
-            rows = rows.filter(account__household_id=household)
-        account = filters.int_param(self.request, "account")
-        if account is not None:
-            rows = rows.filter(account_id=account)
+        rows = filters.by_household_and_account(rows, self.request)
         state = filters.choice_param(self.request, "status", ProposalStatus.values)
         if state is not None:
             rows = rows.filter(status=state)
@@ -192,12 +187,7 @@ class OrderList(ApiDefaults, generics.ListAPIView):
 
     def get_queryset(self):  # type: ignore[no-untyped-def]
         rows = orders_visible_to(self.request.user).select_related("asset", "account")
-        household = filters.int_param(self.request, "household")
-        if household is not None:
-            rows = rows.filter(account__household_id=household)
-        account = filters.int_param(self.request, "account")
-        if account is not None:
-            rows = rows.filter(account_id=account)
+        rows = filters.by_household_and_account(rows, self.request)
         symbol = filters.text_param(self.request, "symbol", max_length=16)
         if symbol:
             rows = rows.filter(asset__symbol=symbol.upper())
@@ -252,12 +242,7 @@ class FillList(ApiDefaults, generics.ListAPIView):
 
     def get_queryset(self):  # type: ignore[no-untyped-def]
         rows = fills_visible_to(self.request.user).select_related("order__asset")
-        household = filters.int_param(self.request, "household")
-        if household is not None:
-            rows = rows.filter(order__account__household_id=household)
-        account = filters.int_param(self.request, "account")
-        if account is not None:
-            rows = rows.filter(order__account_id=account)
+        rows = filters.by_household_and_account(rows, self.request, account="order__account")
         order = filters.int_param(self.request, "order")
         if order is not None:
             rows = rows.filter(order_id=order)
