@@ -135,13 +135,22 @@ def core_realized(row: RealizedLot, symbol: str) -> tax.RealisedLot:
 class _Books:
     """The household's books as the tax engine sees them, and the way back to the database."""
 
-    def __init__(self, household: Household, *, around: dt.date) -> None:
+    def __init__(
+        self,
+        household: Household,
+        *,
+        around: dt.date,
+        account_types: dict[str, tax.AccountType] | None = None,
+        groups: dict[str, str] | None = None,
+    ) -> None:
         self.household = household
-        self.accounts = {a.pk: a for a in Account.objects.filter(household=household)}
-        self.account_types = {
-            str(pk): account_tax_type(a.account_type) for pk, a in self.accounts.items()
-        }
-        self.identity_groups = identity_groups()
+        if account_types is None:
+            account_types = {
+                str(a.pk): account_tax_type(a.account_type)
+                for a in Account.objects.filter(household=household)
+            }
+        self.account_types = account_types
+        self.identity_groups = identity_groups() if groups is None else groups
         rows = list(
             TaxLot.objects.filter(account__household=household, quantity__gt=0)
             .select_related("asset")
@@ -360,21 +369,116 @@ def trade_apply(
     pending_orders
         The household's other unfilled buy orders (they can wash a loss of this sale).
     """
-    if side not in ("buy", "sell"):
-        raise InvalidInput(f"side must be 'buy' or 'sell', not {side!r}", field="side")
-    qty, px, fee = _validate(quantity, price, fees)
     with transaction.atomic():
-        account = Account.objects.select_related("household").get(pk=account_id)
-        household = Household.objects.select_for_update().get(pk=account.household_id)
+        session = LedgerSession()
+        result = session.trade(
+            account_id=account_id,
+            symbol=symbol,
+            side=side,
+            quantity=quantity,
+            price=price,
+            trade_date=trade_date,
+            fees=fees,
+            executed_at=executed_at,
+            external_id=external_id,
+            acquisition_id=acquisition_id,
+            specific_lot_ids=specific_lot_ids,
+            pending_orders=pending_orders,
+            description=description,
+        )
+        session.close()
+    return result
+
+
+class LedgerSession:
+    """Several trades in one database transaction, as a batch of broker fills books them.
+
+    Each household is locked once and each account once (household first, as everywhere); the
+    household's account types, the identity groups and the assets are read once; the positions
+    the trades touched are re-summed once, in :meth:`close`, which must run before the
+    transaction commits. The lots and realised losses are read afresh for every trade, so each
+    trade sees the ones before it. An account's cash is kept current in memory; after a trade
+    fails inside a savepoint, :meth:`forget` drops what the rollback may have made stale.
+    """
+
+    def __init__(self, *, assets: Iterable[Asset] = ()) -> None:
+        self._households: dict[int, Household] = {}
+        self._account_types: dict[int, dict[str, tax.AccountType]] = {}
+        self._accounts: dict[int, Account] = {}
+        self._groups: dict[str, str] | None = None
+        self._assets: dict[str, Asset] = {a.symbol: a for a in assets}
+        self._touched: dict[int, set[int]] = {}
+
+    def forget(self) -> None:
+        self._accounts.clear()
+
+    def _household(self, household_id: int) -> Household:
+        if household_id not in self._households:
+            household = Household.objects.select_for_update().get(pk=household_id)
+            self._households[household_id] = household
+            self._account_types[household_id] = {
+                str(pk): account_tax_type(kind)
+                for pk, kind in Account.objects.filter(household=household).values_list(
+                    "pk", "account_type"
+                )
+            }
+        return self._households[household_id]
+
+    def _asset(self, symbol: str) -> Asset:
+        if symbol not in self._assets:
+            asset = Asset.objects.filter(symbol=symbol).first()
+            if asset is None:
+                raise InvalidInput(f"unknown symbol {symbol}", field="symbol")
+            self._assets[symbol] = asset
+        return self._assets[symbol]
+
+    def trade(
+        self,
+        *,
+        account_id: int,
+        symbol: str,
+        side: str,
+        quantity: Decimal,
+        price: Decimal,
+        trade_date: dt.date,
+        fees: Decimal = ZERO,
+        executed_at: dt.datetime | None = None,
+        external_id: str | None = None,
+        acquisition_id: str | None = None,
+        specific_lot_ids: Sequence[int] | None = None,
+        pending_orders: Sequence[PendingOrder] = (),
+        description: str = "",
+    ) -> TradeResult:
+        """:func:`trade_apply`'s trade, inside the session's transaction."""
+        if side not in ("buy", "sell"):
+            raise InvalidInput(f"side must be 'buy' or 'sell', not {side!r}", field="side")
+        qty, px, fee = _validate(quantity, price, fees)
+        account = self._accounts.get(account_id)
+        if account is None:
+            household_id = (
+                Account.objects.filter(pk=account_id).values_list("household_id", flat=True).first()
+            )
+            if household_id is None:
+                raise InvalidInput(f"no account {account_id}", field="account")
+            self._household(household_id)
         if external_id:
             existing = Transaction.objects.filter(external_id=external_id).first()
             if existing is not None:
                 return TradeResult(transaction=existing, created=False)
-        account = Account.objects.select_for_update().get(pk=account_id)
-        asset = Asset.objects.filter(symbol=symbol).first()
-        if asset is None:
-            raise InvalidInput(f"unknown symbol {symbol}", field="symbol")
-        books = _Books(household, around=trade_date)
+        if account is None:
+            account = Account.objects.select_for_update().get(pk=account_id)
+            self._accounts[account_id] = account
+        household = self._households[account.household_id]
+        asset = self._asset(symbol)
+        if self._groups is None:
+            self._groups = identity_groups()
+        books = _Books(
+            household,
+            around=trade_date,
+            account_types=self._account_types[household.pk],
+            groups=self._groups,
+        )
+        books.symbol_ids.setdefault(asset.symbol, asset.pk)
         if side == "buy":
             result = _buy(
                 books,
@@ -404,13 +508,20 @@ def trade_apply(
                 pending_orders,
                 description,
             )
-        position_sync(account_id=account.pk, asset_ids=[asset.pk])
+        account.cash += result.transaction.amount  # as the row now holds
+        self._touched.setdefault(account.pk, set()).add(asset.pk)
         publish_on_commit(
             groups=[household_group(household.pk)],
             event="position.changed",
             payload={"account": account.pk, "symbol": symbol, "side": side, "quantity": str(qty)},
         )
-    return result
+        return result
+
+    def close(self) -> None:
+        """Re-sum the positions the trades touched (the ledger's invariant)."""
+        for account_id, asset_ids in self._touched.items():
+            position_sync(account_id=account_id, asset_ids=sorted(asset_ids))
+        self._touched.clear()
 
 
 def _buy(

@@ -35,7 +35,7 @@ from django.utils import timezone
 from portfolios.core.errors import Conflict, InvalidInput, NotFound
 from portfolios.core.money import ZERO, cash
 from portfolios.core.money import quantity as to_quantity
-from portfolios.ledger import PendingOrder, pending_wash_sales_release, trade_apply
+from portfolios.ledger import LedgerSession, PendingOrder, pending_wash_sales_release
 from portfolios.live import domain_event_send, household_group, publish_on_commit
 from portfolios.models import (
     Account,
@@ -47,7 +47,7 @@ from portfolios.models import (
     ProposalTrade,
     RebalanceProposal,
 )
-from portfolios.selectors import latest_prices
+from portfolios.selectors import LastPrice, latest_prices
 from portfolios.services import audit_record
 from trading.brokers.base import (
     Broker,
@@ -218,50 +218,90 @@ def _recent_market(
     return prices, previous, adv
 
 
+@dataclass
+class _LiveOrder:
+    side: str
+    symbol: str
+    remaining: Decimal
+    limit_price: Decimal | None
+
+
+class _AccountBook:
+    """An account's holdings, cash, market and live orders, read once for a round of checks.
+
+    Each order is checked against the account without its own reservation; after a check the
+    order's new size, price or status is noted here, so the next order of the same round sees
+    exactly what a fresh read would show.
+    """
+
+    def __init__(self, account: Account, *, symbols: Iterable[str]) -> None:
+        self.account = account
+        self.holdings = dict(
+            Position.objects.filter(account=account, quantity__gt=0).values_list(
+                "asset__symbol", "quantity"
+            )
+        )
+        self.live: dict[int, _LiveOrder] = {}
+        for pk, side, symbol, qty, filled, limit_price in Order.objects.filter(
+            account=account, status__in=LIVE_ORDER_STATUSES, parent__isnull=False
+        ).values_list("pk", "side", "asset__symbol", "quantity", "filled_quantity", "limit_price"):
+            self.live[pk] = _LiveOrder(side, symbol, qty - filled, limit_price)
+        wanted = set(self.holdings) | set(symbols) | {o.symbol for o in self.live.values()}
+        assets = dict(Asset.objects.filter(symbol__in=wanted).values_list("symbol", "pk"))
+        self.prices, self.previous, self.adv = _recent_market(assets)
+
+    def note(self, order: Order) -> None:
+        """The order as it now stands (resized, priced, blocked) reserves what it reserves."""
+        if order.status in LIVE_ORDER_STATUSES:
+            self.live[order.pk] = _LiveOrder(
+                order.side,
+                order.asset.symbol,
+                order.quantity - order.filled_quantity,
+                order.limit_price,
+            )
+        else:
+            self.live.pop(order.pk, None)
+
+    def state(self, *, exclude_order: int | None = None) -> AccountState:
+        positions = dict(self.holdings)
+        prices = self.prices
+        # Cash and shares already promised to other live orders are not available to this one.
+        reserved_cash = ZERO
+        for pk, order in self.live.items():
+            if pk == exclude_order:
+                continue
+            if order.side == "buy":
+                reserved_cash += order.remaining * (
+                    order.limit_price or prices.get(order.symbol, ZERO)
+                )
+            else:
+                positions[order.symbol] = positions.get(order.symbol, ZERO) - order.remaining
+        value = sum((q * prices.get(s, ZERO) for s, q in positions.items()), ZERO)
+        pnl = sum(
+            (
+                q * (prices[s] - self.previous[s])
+                for s, q in positions.items()
+                if s in prices and s in self.previous
+            ),
+            ZERO,
+        )
+        cash_held = self.account.cash
+        return AccountState(
+            account_key=str(self.account.pk),
+            cash=max(cash_held - reserved_cash, ZERO),
+            total_value=value + cash_held,
+            positions={s: max(q, ZERO) for s, q in positions.items()},
+            prices={s: p for s, p in prices.items() if p > 0},
+            pnl_today=pnl,
+            average_daily_volume=self.adv,
+        )
+
+
 def account_state(
     account: Account, *, symbols: Iterable[str], exclude_order: int | None = None
 ) -> AccountState:
     """The account as the checks see it: cash and shares not already promised to live orders."""
-    positions = dict(
-        Position.objects.filter(account=account, quantity__gt=0).values_list(
-            "asset__symbol", "quantity"
-        )
-    )
-    live = Order.objects.filter(
-        account=account, status__in=LIVE_ORDER_STATUSES, parent__isnull=False
-    ).select_related("asset")
-    if exclude_order is not None:
-        live = live.exclude(pk=exclude_order)
-    live_orders = list(live)
-    wanted = set(positions) | set(symbols) | {o.asset.symbol for o in live_orders}
-    assets = dict(Asset.objects.filter(symbol__in=wanted).values_list("symbol", "pk"))
-    prices, previous, adv = _recent_market(assets)
-    # Cash and shares already promised to other live orders are not available to this one.
-    reserved_cash = ZERO
-    for order in live_orders:
-        remaining = order.quantity - order.filled_quantity
-        if order.side == "buy":
-            reserved_cash += remaining * (order.limit_price or prices.get(order.asset.symbol, ZERO))
-        else:
-            positions[order.asset.symbol] = positions.get(order.asset.symbol, ZERO) - remaining
-    value = sum((q * prices.get(s, ZERO) for s, q in positions.items()), ZERO)
-    pnl = sum(
-        (
-            q * (prices[s] - previous[s])
-            for s, q in positions.items()
-            if s in prices and s in previous
-        ),
-        ZERO,
-    )
-    return AccountState(
-        account_key=str(account.pk),
-        cash=max(account.cash - reserved_cash, ZERO),
-        total_value=value + account.cash,
-        positions={s: max(q, ZERO) for s, q in positions.items()},
-        prices={s: p for s, p in prices.items() if p > 0},
-        pnl_today=pnl,
-        average_daily_volume=adv,
-    )
+    return _AccountBook(account, symbols=symbols).state(exclude_order=exclude_order)
 
 
 # --- From an approved proposal to orders ------------------------------------------------------------
@@ -441,6 +481,43 @@ def _release_held_buys(proposal_id: int) -> None:
         ).update(status=OrderStatus.PENDING)
 
 
+def _due(order: Order, now: datetime) -> bool:
+    """Whether a child order may be checked and sent now."""
+    if order.status not in (OrderStatus.PENDING, OrderStatus.HELD):
+        return False
+    if order.status == OrderStatus.HELD and (order.not_before is None or order.not_before > now):
+        return False
+    return not (order.scheduled_at and order.scheduled_at > now)
+
+
+@dataclass
+class _CheckRound:
+    """What one round of pre-trade checks reads once: the limits in force, the execution policy,
+    each account's book and each proposal's exclusions."""
+
+    limit: RiskLimit
+    policy: ExecutionPolicy
+    books: dict[int, _AccountBook] = dataclasses.field(default_factory=dict)
+    excluded: dict[int, list[str]] = dataclasses.field(default_factory=dict)
+    checks: list[PreTradeCheck] = dataclasses.field(default_factory=list)
+
+    @classmethod
+    def start(cls) -> _CheckRound:
+        return cls(limit=risk_limit_current(), policy=ExecutionPolicy.current())
+
+    def book(self, order: Order, symbols: Iterable[str]) -> _AccountBook:
+        if order.account_id not in self.books:
+            self.books[order.account_id] = _AccountBook(order.account, symbols=symbols)
+        return self.books[order.account_id]
+
+    def excluded_for(self, order: Order) -> list[str]:
+        if order.proposal_id is None or order.proposal is None:
+            return []
+        if order.proposal_id not in self.excluded:
+            self.excluded[order.proposal_id] = _excluded_symbols(order.proposal)
+        return self.excluded[order.proposal_id]
+
+
 def order_submit(*, order_id: int, now: datetime, broker: Broker | None = None) -> Order:
     """Check one child order at the limits in force now and, if it passes, send it to the broker.
 
@@ -449,41 +526,88 @@ def order_submit(*, order_id: int, now: datetime, broker: Broker | None = None) 
     broker by its client order id and only re-sent if the broker never received it.
     """
     broker = broker or broker_for()
+    to_send, orders = _orders_check(order_ids=[order_id], now=now)
+    if not orders:
+        raise NotFound(f"no order {order_id}")
+    for order in to_send:
+        return _send(order, now=now, broker=broker)
+    return orders[0]
+
+
+def _orders_check(*, order_ids: Sequence[int], now: datetime) -> tuple[list[Order], list[Order]]:
+    """Lock the orders, run the pre-trade checks of those that are due, in the given order, and
+    mark the ones that pass ``submitting``, in one transaction.
+
+    Returns the orders to send (those marked now and those stuck in ``submitting``) and every
+    order as it stands. Each account and the limits are read once; each check still sees the
+    account as the orders before it in the round left it.
+    """
+    position = {pk: i for i, pk in enumerate(order_ids)}
     with transaction.atomic():
-        order = (
+        orders = sorted(
             Order.objects.select_for_update(of=("self",))
-            .select_related("asset", "account", "proposal")
-            .get(pk=order_id)
+            .select_related("asset", "account", "proposal__recommendation")
+            .filter(pk__in=order_ids)
+            .order_by("pk"),  # locks taken in one order everywhere
+            key=lambda o: position[o.pk],
         )
-        if order.status == OrderStatus.SUBMITTING:
-            pass  # resolved below, outside the transaction
-        elif (
-            order.status not in (OrderStatus.PENDING, OrderStatus.HELD)
-            or (
-                order.status == OrderStatus.HELD
-                and (order.not_before is None or order.not_before > now)
+        to_send: list[Order] = []
+        checked: list[Order] = []
+        round_: _CheckRound | None = None
+        for order in orders:
+            if order.status == OrderStatus.SUBMITTING:
+                to_send.append(order)  # resolved at the broker, after the commit
+                continue
+            if not _due(order, now):
+                continue
+            if round_ is None:
+                round_ = _CheckRound.start()
+            symbols = {o.asset.symbol for o in orders if o.account_id == order.account_id}
+            book = round_.book(order, symbols)
+            _check_and_mark_submitting(order, now=now, round_=round_, book=book)
+            book.note(order)
+            if order.status == OrderStatus.SUBMITTING:
+                to_send.append(order)
+            if order.status != OrderStatus.BLOCKED:
+                checked.append(order)
+        if round_ is not None:
+            PreTradeCheck.objects.bulk_create(round_.checks)
+            stamp = timezone.now()
+            for order in checked:
+                order.updated_at = stamp
+            Order.objects.bulk_update(
+                checked,
+                [
+                    "quantity",
+                    "status",
+                    "attempts",
+                    "arrival_price",
+                    "broker",
+                    "order_type",
+                    "limit_price",
+                    "submitted_at",
+                    "not_before",
+                    "updated_at",
+                ],
             )
-            or (order.scheduled_at and order.scheduled_at > now)
-        ):
-            return order
-        else:
-            _check_and_mark_submitting(order, now=now)
-            if order.status != OrderStatus.SUBMITTING:
-                return order
-    return _send(order, now=now, broker=broker)
+    return to_send, orders
 
 
-def _check_and_mark_submitting(order: Order, *, now: datetime) -> None:
-    limit = risk_limit_current()
-    excluded = _excluded_symbols(order.proposal) if order.proposal else []
+def _check_and_mark_submitting(
+    order: Order, *, now: datetime, round_: _CheckRound, book: _AccountBook
+) -> None:
+    """Run the checks of one due order; the caller saves the order and the check rows, except
+    for a blocked order, which is closed (and saved) here."""
+    limit = round_.limit
     symbol = order.asset.symbol
-    state = account_state(order.account, symbols=[symbol], exclude_order=order.pk)
+    as_sent = (order.order_type, order.limit_price)
+    state = book.state(exclude_order=order.pk)
     last = state.prices.get(symbol)
     if order.side == "buy" and order.order_type == OrderType.MARKET and last is not None:
         # A protected market order: a marketable limit a little above the last price, so the cash
         # check is exact and a fill can never cost more than the cash that was checked.
         order.order_type = OrderType.LIMIT.value
-        allowance = ExecutionPolicy.current().buy_limit_allowance
+        allowance = round_.policy.buy_limit_allowance
         order.limit_price = (last * (1 + allowance)).quantize(
             Decimal("0.01"), rounding=ROUND_CEILING
         )
@@ -500,39 +624,47 @@ def _check_and_mark_submitting(order: Order, *, now: datetime) -> None:
     decision = run_pre_trade_checks(
         intent,
         account=state,
-        limits=core_limits(limit, excluded=excluded),
+        limits=core_limits(limit, excluded=round_.excluded_for(order)),
         market=market_context(now, non_fractionable=non_fractionable),
         now=now,
     )
-    PreTradeCheck.objects.bulk_create(
-        [
-            PreTradeCheck(
-                order=order,
-                check_name=r.check.value,
-                outcome=r.outcome.value,
-                message=r.message[:500],
-                limit_value="" if r.limit_value is None else str(r.limit_value),
-                observed_value="" if r.observed_value is None else str(r.observed_value),
-                round=r.round,
-                limits_version=limit.version,
-                checked_at=now,
-            )
-            for r in decision.results
-        ]
+    round_.checks.extend(
+        PreTradeCheck(
+            order=order,
+            check_name=r.check.value,
+            outcome=r.outcome.value,
+            message=r.message[:500],
+            limit_value="" if r.limit_value is None else str(r.limit_value),
+            observed_value="" if r.observed_value is None else str(r.observed_value),
+            round=r.round,
+            limits_version=limit.version,
+            checked_at=now,
+        )
+        for r in decision.results
     )
     if decision.order is None:
         order.status = OrderStatus.BLOCKED
         order.last_error = decision.results[-1].message if decision.results else "blocked"
         order.completed_at = now
-        order.save(update_fields=["status", "last_error", "completed_at", "updated_at"])
+        order.save(
+            update_fields=[
+                "status",
+                "last_error",
+                "completed_at",
+                "order_type",
+                "limit_price",
+                "updated_at",
+            ]
+        )
         _publish_order(order, "order.blocked")
         _after_terminal(order, now=now)
         return
     final = decision.order
     if final.not_before is not None and final.not_before > now:
+        # priced again when it is released, not at today's last price
+        order.order_type, order.limit_price = as_sent
         order.status = OrderStatus.HELD
         order.not_before = final.not_before
-        order.save(update_fields=["status", "not_before", "updated_at"])
         return
     order.quantity = final.quantity
     order.status = OrderStatus.SUBMITTING
@@ -540,19 +672,6 @@ def _check_and_mark_submitting(order: Order, *, now: datetime) -> None:
     order.arrival_price = state.prices.get(symbol, order.arrival_price)
     order.broker = ""
     order.submitted_at = now  # when it was sent: stuck "submitting" orders are found by it
-    order.save(
-        update_fields=[
-            "quantity",
-            "status",
-            "attempts",
-            "arrival_price",
-            "broker",
-            "order_type",
-            "limit_price",
-            "submitted_at",
-            "updated_at",
-        ]
-    )
 
 
 def _intent(order: Order) -> OrderIntent:
@@ -656,16 +775,20 @@ def orders_release_due(*, now: datetime, broker: Broker | None = None, limit: in
         )
         .order_by("proposal_id", "side", "sequence", "pk")[:limit]
     )
-    sent = 0
     due_orders = list(due)
     waiting = _iceberg_waiting(due_orders)
-    for order_id in [o.pk for o in due_orders if o.pk not in waiting]:
+    release = [o.pk for o in due_orders if o.pk not in waiting]
+    if not release:
+        return 0
+    to_send, _orders = _orders_check(order_ids=release, now=now)
+    unsent = 0
+    for order in to_send:
         try:
-            order_submit(order_id=order_id, now=now, broker=broker)
-            sent += 1
+            _send(order, now=now, broker=broker)
         except BrokerError:
-            logger.warning("broker unavailable for order %s; it stays queued", order_id)
-    return sent
+            unsent += 1
+            logger.warning("broker unavailable for order %s; it stays queued", order.pk)
+    return len(release) - unsent
 
 
 # --- Fills ------------------------------------------------------------------------------------------
@@ -699,96 +822,157 @@ def fill_apply(*, fill: BrokerFill, settle: bool = True) -> Fill | None:
     """Book one broker fill: the ledger, the order's totals, the events. Idempotent.
 
     When the fill completes its order, the parent and the proposal are brought up to date
-    (``settle``); a batch of fills passes ``settle=False`` and calls :func:`orders_settle` once.
+    (``settle``); a batch of fills goes through :func:`fills_apply`.
     """
+    booked = fills_apply(fills=[fill], settle=settle, isolate=False)
+    return booked.rows[0]
+
+
+@dataclass
+class FillsBooked:
+    """What :func:`fills_apply` did: a row (or None) per fill, in order, and the fills the ledger
+    refused, each with its reason."""
+
+    rows: list[Fill | None]
+    refused: list[tuple[BrokerFill, InvalidInput]]
+    finished: list[int]
+
+
+def fills_apply(
+    *, fills: Sequence[BrokerFill], settle: bool = True, isolate: bool = True
+) -> FillsBooked:
+    """Book broker fills in one transaction: the orders locked and the ledger's reference data
+    read once, each fill then booked in turn (the ledger, the order's totals, the events).
+
+    Replayed fills change nothing. With ``isolate`` each fill has a savepoint and a fill the
+    ledger refuses (``InvalidInput``) is reported in ``refused`` without stopping the others;
+    without it the error propagates and nothing is booked. Orders completed by the batch are
+    listed in ``finished`` and, with ``settle``, their parents and proposals brought up to date.
+    """
+    if not fills:
+        return FillsBooked(rows=[], refused=[], finished=[])
+    rows: list[Fill | None] = []
+    refused: list[tuple[BrokerFill, InvalidInput]] = []
+    finished: list[int] = []
     with transaction.atomic():
-        order = (
-            Order.objects.select_for_update(of=("self",))
+        orders = {
+            o.client_order_id: o
+            for o in Order.objects.select_for_update(of=("self",))
             .select_related("account", "asset", "parent", "proposal_trade")
-            .filter(client_order_id=fill.client_order_id)
-            .first()
+            .filter(client_order_id__in={f.client_order_id for f in fills})
+            .order_by("pk")
+        }
+        existing = {
+            f.execution_id: f
+            for f in Fill.objects.filter(execution_id__in=[f.execution_id for f in fills])
+        }
+        session = LedgerSession(assets=[o.asset for o in orders.values()])
+        for fill in fills:
+            order = orders.get(fill.client_order_id)
+            if order is None:
+                logger.warning(
+                    "fill %s for unknown order %s", fill.execution_id, fill.client_order_id
+                )
+                rows.append(None)
+                continue
+            if fill.execution_id in existing:
+                rows.append(existing[fill.execution_id])
+                continue
+            if not isolate:
+                row = _fill_book(order, fill, session)
+            else:
+                try:
+                    with transaction.atomic():  # a savepoint: a refused fill leaves the others
+                        row = _fill_book(order, fill, session)
+                except InvalidInput as exc:
+                    session.forget()
+                    order.refresh_from_db()
+                    refused.append((fill, exc))
+                    rows.append(None)
+                    continue
+            rows.append(row)
+            if row is not None:
+                existing[fill.execution_id] = row
+                if order.status == OrderStatus.FILLED:
+                    finished.append(order.pk)
+        session.close()
+        if settle and finished:
+            orders_settle(order_ids=finished, now=max(f.executed_at for f in fills))
+    return FillsBooked(rows=rows, refused=refused, finished=finished)
+
+
+def _fill_book(order: Order, fill: BrokerFill, session: LedgerSession) -> Fill | None:
+    """Book one new fill of a locked order through the ledger session."""
+    qty = min(to_quantity(fill.quantity), order.quantity - order.filled_quantity)
+    if qty <= 0:
+        logger.warning(
+            "fill %s exceeds order %s; ignored", fill.execution_id, order.client_order_id
         )
-        if order is None:
-            logger.warning("fill %s for unknown order %s", fill.execution_id, fill.client_order_id)
-            return None
-        existing = Fill.objects.filter(execution_id=fill.execution_id).first()
-        if existing is not None:
-            return existing
-        qty = min(to_quantity(fill.quantity), order.quantity - order.filled_quantity)
-        if qty <= 0:
-            logger.warning(
-                "fill %s exceeds order %s; ignored", fill.execution_id, order.client_order_id
-            )
-            return None
-        acquisition = order.parent.client_order_id if order.parent else order.client_order_id
-        result = trade_apply(
-            account_id=order.account_id,
-            symbol=order.asset.symbol,
-            side=order.side,
-            quantity=qty,
-            price=fill.price,
-            fees=cash(fill.fee),
-            trade_date=timezone.localdate(fill.executed_at),
-            executed_at=fill.executed_at,
-            external_id=f"fill:{fill.execution_id}",
-            acquisition_id=acquisition if order.side == "buy" else None,
-            # pending buys can wash the loss of a sale; a purchase needs none
-            pending_orders=_pending_orders(
-                order.account.household_id, exclude=order.client_order_id
-            )
-            if order.side == "sell"
-            else (),
-            description=f"{order.side.title()} {qty.normalize()} {order.asset.symbol} ({order.client_order_id})",
+        return None
+    acquisition = order.parent.client_order_id if order.parent else order.client_order_id
+    result = session.trade(
+        account_id=order.account_id,
+        symbol=order.asset.symbol,
+        side=order.side,
+        quantity=qty,
+        price=fill.price,
+        fees=cash(fill.fee),
+        trade_date=timezone.localdate(fill.executed_at),
+        executed_at=fill.executed_at,
+        external_id=f"fill:{fill.execution_id}",
+        acquisition_id=acquisition if order.side == "buy" else None,
+        # pending buys can wash the loss of a sale; a purchase needs none
+        pending_orders=_pending_orders(order.account.household_id, exclude=order.client_order_id)
+        if order.side == "sell"
+        else (),
+        description=f"{order.side.title()} {qty.normalize()} {order.asset.symbol} ({order.client_order_id})",
+    )
+    row = Fill.objects.create(
+        order=order,
+        execution_id=fill.execution_id,
+        quantity=qty,
+        price=fill.price,
+        fee=cash(fill.fee),
+        executed_at=fill.executed_at,
+        transaction=result.transaction,
+    )
+    trade = order.proposal_trade
+    if (
+        order.side == "sell"
+        and trade is not None
+        and trade.purpose == ProposalTrade.Purpose.HARVEST_SELL
+    ):
+        _harvest_block(
+            order.account.household_id, order.asset.symbol, timezone.localdate(fill.executed_at)
         )
-        row = Fill.objects.create(
-            order=order,
-            execution_id=fill.execution_id,
-            quantity=qty,
-            price=fill.price,
-            fee=cash(fill.fee),
-            executed_at=fill.executed_at,
-            transaction=result.transaction,
-        )
-        trade = order.proposal_trade
-        if (
-            order.side == "sell"
-            and trade is not None
-            and trade.purpose == ProposalTrade.Purpose.HARVEST_SELL
-        ):
-            _harvest_block(
-                order.account.household_id, order.asset.symbol, timezone.localdate(fill.executed_at)
-            )
-        value = (order.average_fill_price or ZERO) * order.filled_quantity + qty * fill.price
-        order.filled_quantity += qty
-        order.average_fill_price = (value / order.filled_quantity).quantize(Decimal("0.000001"))
-        order.fees += cash(fill.fee)
-        order.status = (
-            OrderStatus.FILLED
-            if order.filled_quantity >= order.quantity
-            else OrderStatus.PARTIALLY_FILLED
-        )
-        if order.status == OrderStatus.FILLED:
-            order.completed_at = fill.executed_at
-        order.save()
-        _publish_order(
-            order,
-            "order.filled" if order.status == OrderStatus.FILLED else "order.partially_filled",
-            fill={"quantity": str(qty), "price": str(fill.price)},
-        )
-        if order.status == OrderStatus.FILLED and order.parent_id is None:
-            _order_filled_event(order)
-        if order.status == OrderStatus.FILLED and settle:
-            _after_terminal(order, now=fill.executed_at)
+    value = (order.average_fill_price or ZERO) * order.filled_quantity + qty * fill.price
+    order.filled_quantity += qty
+    order.average_fill_price = (value / order.filled_quantity).quantize(Decimal("0.000001"))
+    order.fees += cash(fill.fee)
+    order.status = (
+        OrderStatus.FILLED
+        if order.filled_quantity >= order.quantity
+        else OrderStatus.PARTIALLY_FILLED
+    )
+    if order.status == OrderStatus.FILLED:
+        order.completed_at = fill.executed_at
+    order.save()
+    _publish_order(
+        order,
+        "order.filled" if order.status == OrderStatus.FILLED else "order.partially_filled",
+        fill={"quantity": str(qty), "price": str(fill.price)},
+    )
+    if order.status == OrderStatus.FILLED and order.parent_id is None:
+        _order_filled_event(order)
     return row
 
 
 def orders_settle(*, order_ids: Sequence[int], now: datetime) -> None:
     """Bring the parents and proposals of finished orders up to date, once each."""
-    orders = list(Order.objects.filter(pk__in=order_ids).select_related("parent"))
+    orders = list(Order.objects.filter(pk__in=order_ids).values_list("parent_id", "proposal_id"))
     with transaction.atomic():
-        for parent_id in sorted({o.parent_id for o in orders if o.parent_id}):
-            _parent_update(parent_id, now=now)
-        for proposal_id in sorted({o.proposal_id for o in orders if o.proposal_id}):
+        _parents_update(sorted({parent for parent, _ in orders if parent}), now=now)
+        for proposal_id in sorted({proposal for _, proposal in orders if proposal}):
             _release_held_buys(proposal_id)
             proposal_progress(proposal_id=proposal_id, now=now)
 
@@ -837,9 +1021,47 @@ def _after_terminal(order: Order, *, now: datetime) -> None:
 
 
 def _parent_update(parent_id: int, *, now: datetime) -> None:
-    parent = Order.objects.select_for_update().get(pk=parent_id)
+    _parents_update([parent_id], now=now)
+
+
+def _parents_update(parent_ids: Sequence[int], *, now: datetime) -> None:
+    """Sum the slices into their parents (locked, in id order) and close the parents whose
+    slices are all final, with their implementation shortfall; the slices, their fills and the
+    last prices are read once for all the parents."""
+    if not parent_ids:
+        return
+    parents = list(
+        Order.objects.select_for_update(of=("self",))
+        .select_related("asset", "account")
+        .filter(pk__in=parent_ids)
+        .order_by("pk")
+    )
+    children: dict[int, list[Order]] = {}
+    for child in Order.objects.filter(parent_id__in=parent_ids).order_by("sequence", "pk"):
+        children.setdefault(child.parent_id or 0, []).append(child)
+    fills: dict[int, list[Fill]] = {}
+    for fill in Fill.objects.filter(order__parent_id__in=parent_ids).select_related("order"):
+        fills.setdefault(fill.order.parent_id or 0, []).append(fill)
+    last = latest_prices(asset_ids={p.asset_id for p in parents})
+    for parent in parents:
+        _parent_settle(
+            parent,
+            children.get(parent.pk, []),
+            fills=fills.get(parent.pk, []),
+            last=last.get(parent.asset_id),
+            now=now,
+        )
+
+
+def _parent_settle(
+    parent: Order,
+    children: list[Order],
+    *,
+    fills: list[Fill],
+    last: LastPrice | None,
+    now: datetime,
+) -> None:
     was = parent.status
-    children = list(Order.objects.filter(parent_id=parent_id))
     filled = sum((c.filled_quantity for c in children), ZERO)
     value = sum(((c.average_fill_price or ZERO) * c.filled_quantity for c in children), ZERO)
     parent.filled_quantity = min(filled, parent.quantity)
@@ -873,7 +1095,7 @@ def _parent_update(parent_id: int, *, now: datetime) -> None:
             )
         parent.completed_at = now
         if filled > 0:
-            parent.cost_analysis = _as_strings(_shortfall(parent))
+            parent.cost_analysis = _as_strings(_shortfall(parent, fills=fills, last=last))
     parent.save()
     if parent.status == OrderStatus.FILLED and was != OrderStatus.FILLED:
         _order_filled_event(parent)
@@ -902,8 +1124,8 @@ def _as_strings(report: object) -> dict[str, str]:
     return {k: str(v) for k, v in dataclasses.asdict(report).items()}  # type: ignore[call-overload]
 
 
-def _shortfall(parent: Order) -> ShortfallReport:
-    fills = [
+def _shortfall(parent: Order, *, fills: Sequence[Fill], last: LastPrice | None) -> ShortfallReport:
+    core_fills = [
         CoreFill(
             execution_id=f.execution_id,
             client_order_id=f.order.client_order_id,
@@ -914,15 +1136,15 @@ def _shortfall(parent: Order) -> ShortfallReport:
             fee=f.fee,
             executed_at=f.executed_at,
         )
-        for f in Fill.objects.filter(order__parent=parent).select_related("order")
+        for f in fills
     ]
-    last = latest_prices(asset_ids=[parent.asset_id]).get(parent.asset_id)
+    close = last.close if last else None
     return implementation_shortfall(
         side=OrderSide(parent.side),
         ordered_quantity=parent.quantity,
-        arrival_price=parent.arrival_price or (last.close if last else Decimal("1")),
-        fills=fills,
-        final_price=last.close if last else None,
+        arrival_price=parent.arrival_price or close or Decimal("1"),
+        fills=core_fills,
+        final_price=close,
     )
 
 
@@ -1055,40 +1277,32 @@ def fills_sync(*, now: datetime, broker: Broker | None = None) -> int:
             "execution_id", flat=True
         )
     )
-    booked = 0
-    finished: list[int] = []
     latest = state.last_fill_at
     for fill in fills:
-        if fill.execution_id in already:
-            latest = max(latest, fill.executed_at) if latest else fill.executed_at
-            continue
-        try:
-            row = fill_apply(fill=fill, settle=False)
-            if row is not None:
-                booked += 1
-                if row.order.status == OrderStatus.FILLED:
-                    finished.append(row.order_id)
-        except InvalidInput as exc:
-            # A fill the ledger cannot book is a break to resolve by hand; it must not stop the rest.
-            logger.error(
-                "fill %s of %s could not be booked: %s",
-                fill.execution_id,
-                fill.client_order_id,
-                exc.message,
-            )
-            Order.objects.filter(client_order_id=fill.client_order_id).update(
-                last_error=f"unbooked fill: {exc.message}"
-            )
-            audit_record(
-                actor_id=None,
-                action="fill.unbooked",
-                obj="fill",
-                reason=exc.message,
-                data={"execution_id": fill.execution_id, "order": fill.client_order_id},
-            )
         latest = max(latest, fill.executed_at) if latest else fill.executed_at
-    if finished:
-        orders_settle(order_ids=finished, now=now)
+    new = [f for f in fills if f.execution_id not in already]
+    result = fills_apply(fills=new, settle=False)
+    booked = sum(1 for row in result.rows if row is not None)
+    for fill, exc in result.refused:
+        # A fill the ledger cannot book is a break to resolve by hand; it must not stop the rest.
+        logger.error(
+            "fill %s of %s could not be booked: %s",
+            fill.execution_id,
+            fill.client_order_id,
+            exc.message,
+        )
+        Order.objects.filter(client_order_id=fill.client_order_id).update(
+            last_error=f"unbooked fill: {exc.message}"
+        )
+        audit_record(
+            actor_id=None,
+            action="fill.unbooked",
+            obj="fill",
+            reason=exc.message,
+            data={"execution_id": fill.execution_id, "order": fill.client_order_id},
+        )
+    if result.finished:
+        orders_settle(order_ids=result.finished, now=now)
     if latest != state.last_fill_at:
         BrokerSyncState.objects.filter(pk=state.pk).update(last_fill_at=latest)
     for order in Order.objects.filter(

@@ -21,7 +21,6 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from django.db import transaction
-from django.db.models import Avg
 
 from portfolios.core.errors import InvalidInput, NotFound
 from portfolios.core.money import ZERO
@@ -68,18 +67,17 @@ def listed_asset(
 ) -> ListedAsset:
     """The asset as the exchange sees it on ``on``, from the platform's daily bars up to that day
     (a backtest's simulated clock never lets the venue see a later price)."""
-    asset = Asset.objects.filter(symbol=symbol).first()
-    if asset is None:
-        raise NotFound(f"the simulated exchange does not list {symbol}")
-    history = (
-        PriceBar.objects.filter(asset=asset)
-        if on is None
-        else PriceBar.objects.filter(asset=asset, date__lte=on)
+    history = PriceBar.objects.filter(asset__symbol=symbol)
+    if on is not None:
+        history = history.filter(date__lte=on)
+    bars = list(
+        history.order_by("-date").values_list("close", "volume", "asset__fractionable")[:61]
     )
-    bars = list(history.order_by("-date").values_list("close", "volume")[:61])
     if not bars:
+        if not Asset.objects.filter(symbol=symbol).exists():
+            raise NotFound(f"the simulated exchange does not list {symbol}")
         raise NotFound(f"no price for {symbol}")
-    closes = [float(c) for c, _ in bars]
+    closes = [float(c) for c, _, _ in bars]
     returns = [math.log(a / b) for a, b in itertools.pairwise(closes) if a > 0 and b > 0]
     volatility = (
         math.sqrt(
@@ -88,17 +86,15 @@ def listed_asset(
         if len(returns) > 2
         else 0.01
     )
-    adv = (
-        PriceBar.objects.filter(asset=asset).order_by("-date")[:20].aggregate(v=Avg("volume"))["v"]
-        or 0
-    )
+    recent = [volume for _, volume, _ in bars[:20]]
+    adv = sum(recent) / len(recent)
     return ListedAsset(
         symbol=symbol,
         reference_price=bars[0][0],
         average_daily_volume=Decimal(max(int(adv), 1000)),
         daily_volatility=max(volatility, 0.001),
         spread_bps=spread_bps,
-        fractionable=asset.fractionable,
+        fractionable=bars[0][2],
     )
 
 
