@@ -4,6 +4,7 @@ Websockets pass origin validation (``ALLOWED_HOSTS``) and session authentication
 consumer sees them.
 """
 
+import gc
 import os
 
 from django.core.asgi import get_asgi_application
@@ -25,3 +26,10 @@ application = ProtocolTypeRouter(
         ),
     }
 )
+
+# Everything imported so far lives as long as the process: move it out of the collector's reach,
+# so that a full collection (triggered by the allocations of an event's fan-out to many sockets)
+# scans only what the sockets themselves hold. A full collection of the whole Django process
+# stalled an event by about 200 ms.
+gc.collect()
+gc.freeze()

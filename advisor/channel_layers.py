@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from channels_redis.core import RedisChannelLayer
+from channels_redis.pubsub import RedisPubSubChannelLayer
 
 
-class PlatformRedisChannelLayer(RedisChannelLayer):
-    """channels-redis blocks on Redis for up to ``brpop_timeout`` seconds per receive; with
-    redis-py's 5 s socket timeout, a 5 s block races the socket and drops idle websockets.
-    Blocking for 3 s keeps every read inside the socket's timeout."""
+class PlatformChannelLayer(RedisPubSubChannelLayer):
+    """channels-redis' pub/sub layer: a group event is one Redis ``PUBLISH``; every server
+    process subscribed to the group relays it to its own sockets. Connections live per event
+    loop; :meth:`close_pools` closes those of the running loop (as the list-based layer's
+    method of that name does), for code that ends a loop it opened."""
 
-    brpop_timeout = 3
+    async def close_pools(self) -> None:
+        await self.flush()

@@ -155,20 +155,13 @@ if REDIS_URL:
     }
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "advisor.channel_layers.PlatformRedisChannelLayer",
+            # Redis pub/sub: an event for a group is published once and each server process
+            # relays it to its own sockets. (The list-based layer pops one message per socket
+            # from Redis, which made an event reach 1,000 sockets in about half a second.)
+            "BACKEND": "advisor.channel_layers.PlatformChannelLayer",
             "CONFIG": {
-                # redis-py's asyncio pools allow 100 connections by default; a server process
-                # with many websockets joining their groups at once (a reconnect storm after a
-                # deploy) needs more, or joins fail with "Too many connections".
-                "hosts": [
-                    {
-                        "address": REDIS_URL,
-                        "max_connections": env.int("CHANNEL_LAYER_MAX_CONNECTIONS", default=1000),
-                    }
-                ],
+                "hosts": [{"address": REDIS_URL}],
                 "prefix": f"asgi{REDIS_PREFIX}",
-                "capacity": 1000,
-                "expiry": 60,
             },
         }
     }

@@ -12,8 +12,8 @@ measures:
    the network): one cold render (the day's efficient frontier solved and cached, the
    performance series computed), then the median of 30 warm renders, with the number of queries;
 2. **events**: the delay from a fill's commit to the event reaching each of 1,000 websocket
-   clients. A real ASGI server (uvicorn) runs in a subprocess on the same database and Redis
-   channel layer; 1,000 clients connect with the client's session over loopback (the
+   clients. A real ASGI server (uvicorn, one process per core up to two) runs in a subprocess on
+   the same database and Redis channel layer; 1,000 clients connect with the client's session over loopback (the
    ``websockets`` package, spread over client processes as 1,000 browsers would be, so that the
    clients' own parsing does not queue in one Python loop; ``time.monotonic`` is one clock for
    every process of the machine); each round commits a transaction that publishes
@@ -21,11 +21,11 @@ measures:
    arrival. The clock starts in an ``on_commit`` hook registered before the publish.
 
 ``--layer`` picks the channel layer of the event measurement: the project's settings (the
-default), ``tuned`` (the same Redis layer with a connection pool of up to 4,000 connections
-and a socket timeout longer than its 5 s blocking pop) or ``pubsub`` (channels_redis' pub/sub
-layer); ``--clients``, ``--workers`` (ASGI server processes) and ``--client-processes`` vary
-the load. An event that
-never arrives (a connection the server dropped) counts as infinitely late.
+default: channels_redis' pub/sub layer) or ``list`` (channels_redis' list-based layer, which
+the platform used before, with a pool of up to 4,000 connections, for comparison);
+``--clients``, ``--workers`` (ASGI server processes) and ``--client-processes`` vary the load.
+The server runs as the README deploys it: uvicorn without per-message compression. An event
+that never arrives (a connection the server dropped) counts as infinitely late.
 
 The last line is ``RESULT dashboard_ms=<p50> event_p99_ms=<p99>``.
 """
@@ -262,6 +262,7 @@ uvicorn.run(
     port={port},
     log_level="warning",
     ws="websockets-sansio",
+    ws_per_message_deflate=False,
     workers={workers},
 )
 """
@@ -517,19 +518,14 @@ def _use_layer(layer: str) -> None:
     """Give this process the same channel layer as the server (before Django reads settings)."""
     import advisor.settings as project
 
-    if layer == "pubsub":
+    if layer == "list":
         project.CHANNEL_LAYERS["default"] = {
-            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
             "CONFIG": {
-                "hosts": [{"address": project.REDIS_URL, "socket_timeout": 30}],
+                "hosts": [{"address": project.REDIS_URL, "max_connections": 4000}],
                 "prefix": "asgi" + project.REDIS_PREFIX,
             },
         }
-    elif layer == "tuned":
-        config: dict[str, Any] = project.CHANNEL_LAYERS["default"]["CONFIG"]  # type: ignore[assignment]
-        config["hosts"] = [
-            {"address": project.REDIS_URL, "max_connections": 4000, "socket_timeout": 30}
-        ]
 
 
 def main() -> None:
@@ -538,15 +534,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "--layer",
-        choices=["settings", "tuned", "pubsub"],
+        choices=["settings", "list"],
         default="settings",
-        help="channel layer of the event measurement: the project's settings (default); the "
-        "same layer with a Redis pool that allows 4,000 connections and a 30 s socket timeout "
-        "(longer than the layer's 5 s blocking pop); or channels_redis' pub/sub layer (also "
-        "with a 30 s socket timeout)",
+        help="channel layer of the event measurement: the project's settings (default, the "
+        "pub/sub layer) or channels_redis' list-based layer with a 4,000-connection pool",
     )
     parser.add_argument("--clients", type=int, default=N_CLIENTS, help="websocket clients")
-    parser.add_argument("--workers", type=int, default=1, help="ASGI server processes")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=max(1, min(2, os.cpu_count() or 1)),
+        help="ASGI server processes (default: one per core, up to 2, as the README deploys "
+        "uvicorn on a small machine)",
+    )
     parser.add_argument(
         "--client-processes",
         type=int,

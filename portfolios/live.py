@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import json
 import logging
 import queue
 import threading
@@ -36,8 +37,6 @@ def advisor_group(advisor_user_id: int) -> str:
 
 
 def _jsonable(payload: dict[str, Any]) -> dict[str, Any]:
-    import json
-
     return json.loads(json.dumps(payload, cls=DjangoJSONEncoder))
 
 
@@ -51,32 +50,60 @@ def register_server_loop(loop: asyncio.AbstractEventLoop) -> None:
     _server_loop = loop
 
 
-def _send(layer: Any, group: str, message: dict[str, Any]) -> None:
+#: How long one group send may take before it is given up (the event is best-effort).
+SEND_TIMEOUT_S = 5.0
+
+
+def _send(
+    layer: Any, group: str, message: dict[str, Any], loop: asyncio.AbstractEventLoop | None = None
+) -> None:
     from channels.layers import InMemoryChannelLayer
 
-    loop = _server_loop
-    if isinstance(layer, InMemoryChannelLayer) and loop is not None and loop.is_running():
+    server = _server_loop
+    if isinstance(layer, InMemoryChannelLayer) and server is not None and server.is_running():
         try:
             running = asyncio.get_running_loop()
         except RuntimeError:
             running = None
-        if running is not loop:
-            asyncio.run_coroutine_threadsafe(layer.group_send(group, message), loop).result(
-                timeout=5
+        if running is not server:
+            asyncio.run_coroutine_threadsafe(layer.group_send(group, message), server).result(
+                timeout=SEND_TIMEOUT_S
             )
             return
+    if loop is not None:
+        # the publisher's own loop: the layer's Redis connection stays open between events
+        loop.run_until_complete(asyncio.wait_for(layer.group_send(group, message), SEND_TIMEOUT_S))
+        return
     async_to_sync(layer.group_send)(group, message)
 
 
-def publish_now(*, groups: Iterable[str], event: str, payload: dict[str, Any]) -> None:
+def live_message(event: str, payload: dict[str, Any]) -> dict[str, Any]:
+    """The channel-layer message of an event. ``text`` is the frame every socket sends, encoded
+    once here rather than once per socket."""
+    body = _jsonable(payload)
+    return {
+        "type": LIVE_MESSAGE_TYPE,
+        "event": event,
+        "payload": body,
+        "text": json.dumps({"event": event, "payload": body}, separators=(",", ":")),
+    }
+
+
+def publish_now(
+    *,
+    groups: Iterable[str],
+    event: str,
+    payload: dict[str, Any],
+    loop: asyncio.AbstractEventLoop | None = None,
+) -> None:
     """Send one event to each group immediately; a layer failure is logged, never raised."""
     layer = get_channel_layer()
     if layer is None:
         return
-    message = {"type": LIVE_MESSAGE_TYPE, "event": event, "payload": _jsonable(payload)}
+    message = live_message(event, payload)
     for group in groups:
         try:
-            _send(layer, group, message)
+            _send(layer, group, message, loop)
         except Exception:  # the ledger is committed; a missed push is repaired by the next load
             logger.exception("could not publish %s to %s", event, group)
 
@@ -112,13 +139,14 @@ class _Publisher:
         self._queue.put((groups, event, payload))
 
     def _run(self) -> None:
+        loop = asyncio.new_event_loop()
         while True:
             item = self._queue.get()
             if isinstance(item, threading.Event):
                 item.set()
                 continue
             groups, event, payload = item
-            publish_now(groups=groups, event=event, payload=payload)
+            publish_now(groups=groups, event=event, payload=payload, loop=loop)
 
     def flush(self, timeout: float = 5.0) -> bool:
         """Wait until everything queued so far has been sent; False on timeout."""

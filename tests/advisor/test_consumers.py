@@ -81,6 +81,37 @@ async def test_client_receives_events_for_their_household_only():
     await communicator.disconnect()
 
 
+async def test_relaying_an_event_takes_no_trip_to_the_database_thread(monkeypatch):
+    """Channels closes stale database connections before every handler, through the one thread
+    sync code shares; relaying an event must not wait for it (1,000 sockets queued on it)."""
+    import channels.consumer
+
+    mine = await sync_to_async(ClientFactory)()
+    cookie = await sync_to_async(_session_cookie)(mine.user)
+    communicator = _communicator("/ws/live/", cookie)
+    connected, _ = await communicator.connect()
+    assert connected
+    assert (await communicator.receive_json_from(timeout=5))["event"] == "subscribed"
+    calls = []
+
+    async def counted() -> None:
+        calls.append(1)
+
+    monkeypatch.setattr(channels.consumer, "aclose_old_connections", counted)
+    for n in range(3):
+        await sync_to_async(publish_now)(
+            groups=[household_group(mine.household_id)], event="order.filled", payload={"n": n}
+        )
+        message = await communicator.receive_json_from(timeout=5)
+        assert message == {"event": "order.filled", "payload": {"n": n}}
+    assert calls == []
+    # other messages (a ping from the browser) still go through Channels' own dispatch
+    await communicator.send_json_to({"type": "ping"})
+    assert (await communicator.receive_json_from(timeout=5))["event"] == "pong"
+    assert calls == [1]
+    await communicator.disconnect()
+
+
 async def test_asking_for_another_household_is_refused():
     mine = await sync_to_async(ClientFactory)()
     theirs = await sync_to_async(ClientFactory)()

@@ -66,7 +66,7 @@ def test_production_mode_uses_postgres_and_redis():
     probe = json.loads(result.stdout.strip().splitlines()[-1])
     assert probe["mode"] == "production"
     assert probe["engine"] == "django.db.backends.postgresql"
-    assert probe["layer"] == "advisor.channel_layers.PlatformRedisChannelLayer"
+    assert probe["layer"] == "advisor.channel_layers.PlatformChannelLayer"
     assert probe["eager"] is False and probe["demo"] is False and probe["debug"] is False
 
 
