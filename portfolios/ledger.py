@@ -12,6 +12,7 @@ Concurrency: the household row is locked first (wash sales cross its accounts), 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
@@ -133,7 +134,11 @@ def core_realized(row: RealizedLot, symbol: str) -> tax.RealisedLot:
 
 
 class _Books:
-    """The household's books as the tax engine sees them, and the way back to the database."""
+    """The household's books as the tax engine sees them, and the way back to the database.
+
+    The open lots (which a sale needs) and the recent realised losses (which a purchase may
+    wash) are each read on first use: a purchase never reads the household's lots.
+    """
 
     def __init__(
         self,
@@ -151,28 +156,50 @@ class _Books:
             }
         self.account_types = account_types
         self.identity_groups = identity_groups() if groups is None else groups
+        self.around = around
+        self.symbol_ids: dict[str, int] = {}
+
+    @functools.cached_property
+    def lot_rows(self) -> dict[str, TaxLot]:
         rows = list(
-            TaxLot.objects.filter(account__household=household, quantity__gt=0)
+            TaxLot.objects.filter(account__household=self.household, quantity__gt=0)
             .select_related("asset")
             .order_by("id")
         )
-        self.lot_rows = {str(r.pk): r for r in rows}
-        self.lots = [core_lot(r, r.asset.symbol) for r in rows]
-        realised_rows = list(
+        for r in rows:
+            self.symbol_ids.setdefault(r.asset.symbol, r.asset_id)
+        return {str(r.pk): r for r in rows}
+
+    @functools.cached_property
+    def lots(self) -> list[tax.TaxLot]:
+        return [core_lot(r, r.asset.symbol) for r in self.lot_rows.values()]
+
+    @functools.cached_property
+    def realised_rows(self) -> dict[str, RealizedLot]:
+        rows = (
             RealizedLot.objects.filter(
-                account__household=household,
+                account__household=self.household,
                 reportable=True,
-                sold_on__gte=around - _WINDOW,
-                sold_on__lte=around + _WINDOW,
+                sold_on__gte=self.around - _WINDOW,
+                sold_on__lte=self.around + _WINDOW,
                 washed_quantity__lt=F("quantity"),
                 cost_basis__gt=F("proceeds"),
             )
             .select_related("asset")
             .order_by("sold_on", "id")
         )
-        self.realised_rows = {str(r.pk): r for r in realised_rows}
-        self.realised = [core_realized(r, r.asset.symbol) for r in realised_rows]
-        self.symbol_ids: dict[str, int] = {r.asset.symbol: r.asset_id for r in rows}
+        return {str(r.pk): r for r in rows}
+
+    @functools.cached_property
+    def realised(self) -> list[tax.RealisedLot]:
+        return [core_realized(r, r.asset.symbol) for r in self.realised_rows.values()]
+
+    def lot_row(self, lot_id: str) -> TaxLot | None:
+        """The stored lot of an engine lot id; a lot the trade is opening has none (and needs
+        no read of the household's lots to say so)."""
+        if lot_id.split("~")[0] == _NEW_LOT:
+            return None
+        return self.lot_rows.get(lot_id)
 
     def asset_id(self, symbol: str) -> int:
         if symbol not in self.symbol_ids:
@@ -222,7 +249,7 @@ class _Books:
             replacement_pk = record_pks.get(replacement) if replacement else None
             if replacement and replacement_pk is None:
                 replacement_pk = int(replacement)
-            row = self.lot_rows.get(lot.lot_id)
+            row = self.lot_row(lot.lot_id)
             if row is not None:
                 seen.add(lot.lot_id)
                 changed = (
@@ -249,7 +276,7 @@ class _Books:
                     )
                 saved[lot.lot_id] = row
                 continue
-            base = self.lot_rows.get(lot.lot_id.split("~")[0])
+            base = self.lot_row(lot.lot_id.split("~")[0])
             row = TaxLot.objects.create(
                 account_id=int(lot.account_id),
                 asset_id=self.asset_id(lot.symbol),

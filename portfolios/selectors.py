@@ -9,6 +9,7 @@ from datetime import date
 from decimal import Decimal
 
 import pandas as pd
+from django.db import connection
 from django.db.models import OuterRef, QuerySet, Subquery, Sum
 
 from portfolios.core.money import ZERO, cash
@@ -175,12 +176,26 @@ def household_value_history(*, household_id: int) -> list[tuple[date, Decimal, D
 
 
 def price_frame(*, asset_ids: Iterable[int], start: date, end: date) -> pd.DataFrame:
-    """Daily closes as a (date x symbol) float frame, NaN where an asset has no bar."""
-    rows = PriceBar.objects.filter(
-        asset_id__in=list(asset_ids), date__gte=start, date__lte=end
-    ).values_list("date", "asset__symbol", "close")
-    frame = pd.DataFrame.from_records(list(rows), columns=["date", "symbol", "close"])
-    if frame.empty:
+    """Daily closes as a (date x symbol) float frame, NaN where an asset has no bar.
+
+    The rows are read with the database cursor, without the ORM's per-value converters: a
+    year of 20 assets is some 5,000 rows, read by every proposal run and recommendation.
+    """
+    ids = list(asset_ids)
+    symbols = dict(Asset.objects.filter(pk__in=ids).values_list("pk", "symbol"))
+    query = PriceBar.objects.filter(asset_id__in=ids, date__gte=start, date__lte=end).values_list(
+        "date", "asset_id", "close"
+    )
+    sql, params = query.query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    if not rows:
         return pd.DataFrame()
+    frame = pd.DataFrame.from_records(rows, columns=["date", "symbol", "close"])
     frame["close"] = frame["close"].astype(float)
+    frame["symbol"] = frame["symbol"].map(symbols)
+    if isinstance(rows[0][0], str):  # SQLite returns dates as ISO text
+        days = {text: date.fromisoformat(text) for text in frame["date"].unique()}
+        frame["date"] = frame["date"].map(days)
     return frame.pivot(index="date", columns="symbol", values="close").sort_index()

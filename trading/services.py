@@ -572,24 +572,21 @@ def _orders_check(*, order_ids: Sequence[int], now: datetime) -> tuple[list[Orde
                 checked.append(order)
         if round_ is not None:
             PreTradeCheck.objects.bulk_create(round_.checks)
-            stamp = timezone.now()
-            for order in checked:
-                order.updated_at = stamp
-            Order.objects.bulk_update(
-                checked,
-                [
-                    "quantity",
-                    "status",
-                    "attempts",
-                    "arrival_price",
-                    "broker",
-                    "order_type",
-                    "limit_price",
-                    "submitted_at",
-                    "not_before",
-                    "updated_at",
-                ],
-            )
+            for order in checked:  # (a CASE-per-field bulk update costs more for a few orders)
+                order.save(
+                    update_fields=[
+                        "quantity",
+                        "status",
+                        "attempts",
+                        "arrival_price",
+                        "broker",
+                        "order_type",
+                        "limit_price",
+                        "submitted_at",
+                        "not_before",
+                        "updated_at",
+                    ]
+                )
     return to_send, orders
 
 
@@ -1392,6 +1389,9 @@ def proposal_execute(
         result = trading_tick(now=now, broker=broker)
         if not result["sent"] and not result["booked"]:
             break
+        status = RebalanceProposal.objects.values_list("status", flat=True).get(pk=proposal_id)
+        if status != ProposalStatus.EXECUTING:
+            break  # every order is final: no need for another round
     children = Order.objects.filter(proposal_id=proposal_id, parent__isnull=False)
     proposal = RebalanceProposal.objects.get(pk=proposal_id)
     return ExecutionReport(
