@@ -321,6 +321,13 @@ def _wash_with_pending(
     return washed, used, event
 
 
+def _lot_order(lot_id: str) -> tuple[int, str]:
+    """Lots in the order they were opened: ids are sequences ("12", "b12"), so a shorter id is
+    an earlier one; a lot split by an earlier wash ("12~s3#1") keeps its original's place."""
+    base = lot_id.split("~")[0]
+    return len(base), lot_id
+
+
 def _is_washable(record: RealisedLot) -> bool:
     return (
         record.reportable and record.cost_basis > record.proceeds and record.unwashed_quantity > 0
@@ -347,18 +354,21 @@ def wash_sale(
         first = record.sold_on - _WINDOW
         last = record.sold_on + _WINDOW
         while record.unwashed_quantity > 0:
+            # The earliest acquisition first; among lots bought the same day, the earlier lot
+            # (by id), whatever the order the lots were passed in.
             best: int | None = None
-            best_date = last
+            best_order: tuple[dt.date, int, str] = (last, 0, "")
             for index, lot in enumerate(lots):
                 acquired = lot.acquired_on
+                rank = (acquired, *_lot_order(lot.lot_id))
                 if (
                     first <= acquired <= last
-                    and (best is None or acquired < best_date)
+                    and (best is None or rank < best_order)
                     and lot.replacement_for is None
                     and lot.acquisition_id != record.acquisition_id
                     and household.key(lot.symbol) == key
                 ):
-                    best, best_date = index, acquired
+                    best, best_order = index, rank
             if best is None:
                 break
             record, used, rest, event = _wash_with_lot(record, lots[best], household)

@@ -480,3 +480,37 @@ def test_new_sale_is_washed_by_held_lots_then_pending_orders():
     ]
     assert [p.replacement_quantity_used for p in outcome.pending_purchases] == [D(0), D(70)]
     assert outcome.lots == (old, replace(held, replacement_for="s1#1"))
+
+
+def test_among_replacements_bought_the_same_day_the_earlier_lot_is_used_whatever_the_order():
+    """The live path passes the household's lots in another order than the replay does; a tie
+    between replacement lots bought on the same day must not depend on it (found by the
+    fill-by-fill property test: ``b11`` (a fund of the same identity group) was used live and
+    ``b10`` (the same fund) in the replay)."""
+    types = {"T": AccountType.TAXABLE}
+    groups = {"A": "ab", "B": "ab"}
+    held = open_lot(
+        lot_id="b8", account_id="T", symbol="B", quantity=D("10"), price=D("15"),
+        acquired_on=d(2024, 1, 3),
+    )  # fmt: skip
+    same_fund = open_lot(
+        lot_id="b10", account_id="T", symbol="B", quantity=D("10"), price=D("9"),
+        acquired_on=d(2024, 1, 25),
+    )  # fmt: skip
+    sibling = open_lot(
+        lot_id="b11", account_id="T", symbol="A", quantity=D("10"), price=D("9"),
+        acquired_on=d(2024, 1, 25),
+    )  # fmt: skip
+    closing = close_lots(
+        [held], quantity=D("10"), sale_price=D("10"), sale_date=d(2024, 2, 3),
+        method=LotMethod.FIFO, sale_id="s12", reportable=True,
+    )  # fmt: skip
+    outcomes = [
+        find_wash_sales(
+            account_types=types, identity_groups=groups, household_lots=lots, sale=closing.closures
+        )
+        for lots in ([same_fund, sibling], [sibling, same_fund])
+    ]
+    used = [[w.replacement_lot_id for w in outcome.wash_sales] for outcome in outcomes]
+    assert used[0] == used[1] == ["b10"]
+    assert outcomes[0].realised == outcomes[1].realised
