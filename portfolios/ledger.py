@@ -436,8 +436,34 @@ class LedgerSession:
         self._assets: dict[str, Asset] = {a.symbol: a for a in assets}
         self._touched: dict[int, set[int]] = {}
 
+    def lock(self, account_ids: Iterable[int]) -> None:
+        """Lock the households of these accounts (in id order), then the accounts (in id order),
+        before any trade. Call it outside the savepoints the trades run in: a lock first taken
+        inside a savepoint that is rolled back is lost, and batches that lock in one order
+        cannot deadlock on each other."""
+        ids = sorted(set(account_ids) - set(self._accounts))
+        if not ids:
+            return
+        households = sorted(
+            set(Account.objects.filter(pk__in=ids).values_list("household_id", flat=True))
+            - set(self._households)
+        )
+        for household in (
+            Household.objects.select_for_update().filter(pk__in=households).order_by("pk")
+        ):
+            self._households[household.pk] = household
+        for household_id, pk, kind in Account.objects.filter(
+            household_id__in=households
+        ).values_list("household_id", "pk", "account_type"):
+            self._account_types.setdefault(household_id, {})[str(pk)] = account_tax_type(kind)
+        for account in Account.objects.select_for_update().filter(pk__in=ids).order_by("pk"):
+            self._accounts[account.pk] = account
+
     def forget(self) -> None:
-        self._accounts.clear()
+        """A trade failed inside a savepoint: read the accounts (their cash) afresh. The locks
+        taken by :meth:`lock` are outside the savepoint and stay held."""
+        for account_id in list(self._accounts):
+            self._accounts[account_id] = Account.objects.get(pk=account_id)
 
     def _household(self, household_id: int) -> Household:
         if household_id not in self._households:

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
+from typing import Any
 
 import pandas as pd
 from django.db import connection
@@ -184,12 +185,15 @@ def price_frame(*, asset_ids: Iterable[int], start: date, end: date) -> pd.DataF
     """
     ids = list(asset_ids)
     symbols = dict(Asset.objects.filter(pk__in=ids).values_list("pk", "symbol"))
-    # the day as text: a few hundred distinct days are parsed once, not once per row
-    query = (
-        PriceBar.objects.filter(asset_id__in=ids, date__gte=start, date__lte=end)
-        .annotate(day=Cast("date", output_field=CharField()))
-        .values_list("day", "asset_id", "close")
-    )
+    bars = PriceBar.objects.filter(asset_id__in=ids, date__gte=start, date__lte=end)
+    query: QuerySet[Any, Any]
+    if connection.vendor == "sqlite":
+        # SQLite's adapter parses every date value; as text, each distinct day is parsed once
+        query = bars.annotate(day=Cast("date", output_field=CharField())).values_list(
+            "day", "asset_id", "close"
+        )
+    else:
+        query = bars.values_list("date", "asset_id", "close")
     sql, params = query.query.sql_with_params()
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
@@ -199,6 +203,7 @@ def price_frame(*, asset_ids: Iterable[int], start: date, end: date) -> pd.DataF
     frame = pd.DataFrame.from_records(rows, columns=["date", "symbol", "close"])
     frame["close"] = frame["close"].astype(float)
     frame["symbol"] = frame["symbol"].map(symbols)
-    days = {text: date.fromisoformat(str(text)[:10]) for text in frame["date"].unique()}
-    frame["date"] = frame["date"].map(days)
+    if isinstance(rows[0][0], str):
+        days = {text: date.fromisoformat(text) for text in frame["date"].unique()}
+        frame["date"] = frame["date"].map(days)
     return frame.pivot(index="date", columns="symbol", values="close").sort_index()

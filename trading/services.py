@@ -640,19 +640,11 @@ def _check_and_mark_submitting(
         for r in decision.results
     )
     if decision.order is None:
+        order.order_type, order.limit_price = as_sent  # never sent: stored as it was
         order.status = OrderStatus.BLOCKED
         order.last_error = decision.results[-1].message if decision.results else "blocked"
         order.completed_at = now
-        order.save(
-            update_fields=[
-                "status",
-                "last_error",
-                "completed_at",
-                "order_type",
-                "limit_price",
-                "updated_at",
-            ]
-        )
+        order.save(update_fields=["status", "last_error", "completed_at", "updated_at"])
         _publish_order(order, "order.blocked")
         _after_terminal(order, now=now)
         return
@@ -864,6 +856,7 @@ def fills_apply(
             for f in Fill.objects.filter(execution_id__in=[f.execution_id for f in fills])
         }
         session = LedgerSession(assets=[o.asset for o in orders.values()])
+        session.lock(o.account_id for o in orders.values())
         for fill in fills:
             order = orders.get(fill.client_order_id)
             if order is None:
@@ -1139,7 +1132,7 @@ def _shortfall(parent: Order, *, fills: Sequence[Fill], last: LastPrice | None) 
     return implementation_shortfall(
         side=OrderSide(parent.side),
         ordered_quantity=parent.quantity,
-        arrival_price=parent.arrival_price or close or Decimal("1"),
+        arrival_price=parent.arrival_price or (last.close if last else Decimal("1")),
         fills=core_fills,
         final_price=close,
     )

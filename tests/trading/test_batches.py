@@ -2,7 +2,10 @@
 transaction for a batch of fills. Batching must not change a decision or a booking."""
 
 import datetime as dt
+import threading
 from decimal import Decimal
+
+import pytest
 
 from portfolios.models import Position, TaxLot, Transaction
 from portfolios.services import holding_transfer_in
@@ -134,3 +137,57 @@ def test_a_fill_the_ledger_refuses_leaves_the_rest_of_the_batch_booked(db):
     assert Fill.objects.count() == 3 and len(again.refused) == 1
     account.refresh_from_db()
     assert account.cash == D("4206.00")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_refused_fill_leaves_the_household_locked_for_the_rest_of_the_batch(monkeypatch):
+    """A refused fill rolls back to its savepoint; the household lock must outlive it, or
+    another writer could book the same household's lots while the batch goes on."""
+    from django.db import DatabaseError, connections, transaction
+
+    from portfolios.models import Household
+    from trading import services
+
+    assets = {a.symbol: a for a in build_market()}
+    account = AccountFactory(cash=D("5000.00"))
+    broken = _child(account, assets["INTL"], "sell", D("5"), "lock-broken")  # none held
+    buy = _child(account, assets["BOND"], "buy", D("2"), "lock-buy")
+    Order.objects.filter(pk__in=[broken.pk, buy.pk]).update(status=OrderStatus.ACCEPTED)
+    seen: list[str] = []
+
+    def try_lock() -> None:
+        try:
+            with transaction.atomic():
+                Household.objects.select_for_update(nowait=True).get(pk=account.household_id)
+            seen.append("free")
+        except DatabaseError:
+            seen.append("locked")
+        finally:
+            connections.close_all()
+
+    book = services._fill_book
+
+    def probing(order, fill, session):
+        if order.side == "buy":  # the second fill, after the refused one
+            thread = threading.Thread(target=try_lock)
+            thread.start()
+            thread.join()
+        return book(order, fill, session)
+
+    monkeypatch.setattr(services, "_fill_book", probing)
+    fills = [
+        BrokerFill(
+            execution_id=f"x-{order.client_order_id}",
+            client_order_id=order.client_order_id,
+            symbol=order.asset.symbol,
+            side=OrderSide(order.side),
+            quantity=order.quantity,
+            price=D("50"),
+            fee=D("0"),
+            executed_at=NOW,
+        )
+        for order in (broken, buy)
+    ]
+    result = fills_apply(fills=fills, settle=False)
+    assert len(result.refused) == 1 and result.rows[1] is not None
+    assert seen == ["locked"]
