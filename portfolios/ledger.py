@@ -145,17 +145,12 @@ class _Books:
         household: Household,
         *,
         around: dt.date,
-        account_types: dict[str, tax.AccountType] | None = None,
-        groups: dict[str, str] | None = None,
+        account_types: dict[str, tax.AccountType],
+        groups: dict[str, str],
     ) -> None:
         self.household = household
-        if account_types is None:
-            account_types = {
-                str(a.pk): account_tax_type(a.account_type)
-                for a in Account.objects.filter(household=household)
-            }
         self.account_types = account_types
-        self.identity_groups = identity_groups() if groups is None else groups
+        self.identity_groups = groups
         self.around = around
         self.symbol_ids: dict[str, int] = {}
 
@@ -424,8 +419,9 @@ class LedgerSession:
     household's account types, the identity groups and the assets are read once; the positions
     the trades touched are re-summed once, in :meth:`close`, which must run before the
     transaction commits. The lots and realised losses are read afresh for every trade, so each
-    trade sees the ones before it. An account's cash is kept current in memory; after a trade
-    fails inside a savepoint, :meth:`forget` drops what the rollback may have made stale.
+    trade sees the ones before it. An account's cash is kept current in memory, added to only
+    once a trade has succeeded: a trade refused inside a savepoint leaves it as the rollback
+    leaves the row.
     """
 
     def __init__(self, *, assets: Iterable[Asset] = ()) -> None:
@@ -459,24 +455,6 @@ class LedgerSession:
         for account in Account.objects.select_for_update().filter(pk__in=ids).order_by("pk"):
             self._accounts[account.pk] = account
 
-    def forget(self) -> None:
-        """A trade failed inside a savepoint: read the accounts (their cash) afresh. The locks
-        taken by :meth:`lock` are outside the savepoint and stay held."""
-        for account_id in list(self._accounts):
-            self._accounts[account_id] = Account.objects.get(pk=account_id)
-
-    def _household(self, household_id: int) -> Household:
-        if household_id not in self._households:
-            household = Household.objects.select_for_update().get(pk=household_id)
-            self._households[household_id] = household
-            self._account_types[household_id] = {
-                str(pk): account_tax_type(kind)
-                for pk, kind in Account.objects.filter(household=household).values_list(
-                    "pk", "account_type"
-                )
-            }
-        return self._households[household_id]
-
     def _asset(self, symbol: str) -> Asset:
         if symbol not in self._assets:
             asset = Asset.objects.filter(symbol=symbol).first()
@@ -506,21 +484,14 @@ class LedgerSession:
         if side not in ("buy", "sell"):
             raise InvalidInput(f"side must be 'buy' or 'sell', not {side!r}", field="side")
         qty, px, fee = _validate(quantity, price, fees)
+        self.lock([account_id])  # a no-op for an account locked before
         account = self._accounts.get(account_id)
         if account is None:
-            household_id = (
-                Account.objects.filter(pk=account_id).values_list("household_id", flat=True).first()
-            )
-            if household_id is None:
-                raise InvalidInput(f"no account {account_id}", field="account")
-            self._household(household_id)
+            raise InvalidInput(f"no account {account_id}", field="account")
         if external_id:
             existing = Transaction.objects.filter(external_id=external_id).first()
             if existing is not None:
                 return TradeResult(transaction=existing, created=False)
-        if account is None:
-            account = Account.objects.select_for_update().get(pk=account_id)
-            self._accounts[account_id] = account
         household = self._households[account.household_id]
         asset = self._asset(symbol)
         if self._groups is None:

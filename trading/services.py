@@ -551,6 +551,9 @@ def _orders_check(*, order_ids: Sequence[int], now: datetime) -> tuple[list[Orde
             .order_by("pk"),  # locks taken in one order everywhere
             key=lambda o: position[o.pk],
         )
+        symbols: dict[int, set[str]] = {}  # each account's symbols in this round
+        for order in orders:
+            symbols.setdefault(order.account_id, set()).add(order.asset.symbol)
         to_send: list[Order] = []
         checked: list[Order] = []
         round_: _CheckRound | None = None
@@ -562,8 +565,7 @@ def _orders_check(*, order_ids: Sequence[int], now: datetime) -> tuple[list[Orde
                 continue
             if round_ is None:
                 round_ = _CheckRound.start()
-            symbols = {o.asset.symbol for o in orders if o.account_id == order.account_id}
-            book = round_.book(order, symbols)
+            book = round_.book(order, symbols[order.account_id])
             _check_and_mark_submitting(order, now=now, round_=round_, book=book)
             book.note(order)
             if order.status == OrderStatus.SUBMITTING:
@@ -608,15 +610,7 @@ def _check_and_mark_submitting(
         order.limit_price = (last * (1 + allowance)).quantize(
             Decimal("0.01"), rounding=ROUND_CEILING
         )
-    intent = OrderIntent(
-        client_order_id=order.client_order_id,
-        account_key=str(order.account_id),
-        symbol=symbol,
-        side=OrderSide(order.side),
-        quantity=order.quantity,
-        order_type=OrderType(order.order_type),
-        limit_price=order.limit_price,
-    )
+    intent = _intent(order)
     non_fractionable = [] if order.asset.fractionable else [symbol]
     decision = run_pre_trade_checks(
         intent,
@@ -819,8 +813,8 @@ def fill_apply(*, fill: BrokerFill, settle: bool = True) -> Fill | None:
 
 @dataclass
 class FillsBooked:
-    """What :func:`fills_apply` did: a row (or None) per fill, in order, and the fills the ledger
-    refused, each with its reason."""
+    """What :func:`fills_apply` did: a row (or None) per fill, in order, the fills the ledger
+    refused, each with its reason, and the orders the batch completed."""
 
     rows: list[Fill | None]
     refused: list[tuple[BrokerFill, InvalidInput]]
@@ -875,8 +869,7 @@ def fills_apply(
                     with transaction.atomic():  # a savepoint: a refused fill leaves the others
                         row = _fill_book(order, fill, session)
                 except InvalidInput as exc:
-                    session.forget()
-                    order.refresh_from_db()
+                    # the ledger refuses before the session's cash or the order change in memory
                     refused.append((fill, exc))
                     rows.append(None)
                     continue
@@ -1128,13 +1121,12 @@ def _shortfall(parent: Order, *, fills: Sequence[Fill], last: LastPrice | None) 
         )
         for f in fills
     ]
-    close = last.close if last else None
     return implementation_shortfall(
         side=OrderSide(parent.side),
         ordered_quantity=parent.quantity,
         arrival_price=parent.arrival_price or (last.close if last else Decimal("1")),
         fills=core_fills,
-        final_price=close,
+        final_price=last.close if last else None,
     )
 
 

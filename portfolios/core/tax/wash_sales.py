@@ -354,23 +354,19 @@ def wash_sale(
         first = record.sold_on - _WINDOW
         last = record.sold_on + _WINDOW
         while record.unwashed_quantity > 0:
+            candidates = [
+                index
+                for index, lot in enumerate(lots)
+                if first <= lot.acquired_on <= last
+                and lot.replacement_for is None
+                and lot.acquisition_id != record.acquisition_id
+                and household.key(lot.symbol) == key
+            ]
+            if not candidates:
+                break
             # The earliest acquisition first; among lots bought the same day, the earlier lot
             # (by id), whatever the order the lots were passed in.
-            best: int | None = None
-            best_order: tuple[dt.date, int, str] = (last, 0, "")
-            for index, lot in enumerate(lots):
-                acquired = lot.acquired_on
-                rank = (acquired, *_lot_order(lot.lot_id))
-                if (
-                    first <= acquired <= last
-                    and (best is None or rank < best_order)
-                    and lot.replacement_for is None
-                    and lot.acquisition_id != record.acquisition_id
-                    and household.key(lot.symbol) == key
-                ):
-                    best, best_order = index, rank
-            if best is None:
-                break
+            best = min(candidates, key=lambda i: (lots[i].acquired_on, *_lot_order(lots[i].lot_id)))
             record, used, rest, event = _wash_with_lot(record, lots[best], household)
             lots[best : best + 1] = [used] if rest is None else [used, rest]
             events.append(event)
