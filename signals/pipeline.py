@@ -39,7 +39,11 @@ from portfolios.models import Asset, FirmSettings, PriceBar
 from signals.core.crossvenue import cross_venue_signal
 from signals.core.divergence import sentiment_divergence
 from signals.core.indicators import bollinger_bands, macd, rsi
-from signals.core.meanreversion import UNIT_ROOT_CRITICAL_VALUE_5PCT, mean_reversion
+from signals.core.meanreversion import (
+    UNIT_ROOT_CRITICAL_VALUE_5PCT,
+    mean_reversion,
+    slope_reverts,
+)
 from signals.core.orderflow import (
     depth_imbalance_signal,
     microprice_signal,
@@ -522,7 +526,7 @@ def _mean_reversion_signals(
         row = table.iloc[p]
         slope, statistic = float(row["slope"]), float(row["unit_root_statistic"])
         half_life, z = float(row["half_life"]), float(row["z_score"])
-        reverts = 0.0 < slope < 1.0 and statistic <= UNIT_ROOT_CRITICAL_VALUE_5PCT
+        reverts = slope_reverts(slope) and statistic <= UNIT_ROOT_CRITICAL_VALUE_5PCT
         if not reverts or not half_life <= window / 2.0 or math.isnan(z):
             continue
         confidence = min(1.0, abs(z) / 3.0) * max(0.0, 1.0 - half_life / window)

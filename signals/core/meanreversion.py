@@ -22,6 +22,18 @@ from signals.core.types import Signal, SignalKind
 UNIT_ROOT_CRITICAL_VALUE_5PCT = -2.86
 
 
+#: A fitted slope this close to 1 is a unit root: a series that grows at a constant rate fits
+#: ``b = 1`` give or take rounding (0.9999999999999998 on some machines), and treating that as
+#: reversion would put its "mean" at ``a / (1 - b)``, some 1e13 log-units away.
+UNIT_ROOT_TOLERANCE = 1e-9
+
+
+def slope_reverts(slope: float) -> bool:
+    """Whether an AR(1) slope ``b`` means deviations decay: ``0 < b < 1``, clear of 1 by
+    :data:`UNIT_ROOT_TOLERANCE`."""
+    return 0.0 < slope < 1.0 - UNIT_ROOT_TOLERANCE
+
+
 @dataclass(frozen=True)
 class OrnsteinUhlenbeckFit:
     """An AR(1) fit read as an Ornstein-Uhlenbeck process (per period of the input).
@@ -41,7 +53,7 @@ class OrnsteinUhlenbeckFit:
     stationary_std : float
         ``sd(e) / sqrt(1 - b^2)``: the typical deviation from ``mu``.
     half_life : float
-        ``ln 2 / kappa`` periods; infinite when ``b >= 1``.
+        ``ln 2 / kappa`` periods; infinite when ``b >= 1`` (to within :data:`UNIT_ROOT_TOLERANCE`).
     z_score : float
         ``(x_last - mu) / stationary_std``: the current deviation in typical deviations.
     residual_std : float
@@ -67,15 +79,15 @@ class OrnsteinUhlenbeckFit:
 
     @property
     def mean_reverting(self) -> bool:
-        """Whether deviations decay (``0 < b < 1``)."""
-        return 0.0 < self.slope < 1.0
+        """Whether deviations decay (:func:`slope_reverts`)."""
+        return slope_reverts(self.slope)
 
 
 def _ou_from_regression(regression: Ar1Regression, last: float, log: bool) -> OrnsteinUhlenbeckFit:
     intercept, slope, residual_std = regression.intercept, regression.slope, regression.residual_std
     nan = float("nan")
     kappa = -math.log(slope) if slope > 0 else nan
-    if 0.0 < slope < 1.0:
+    if slope_reverts(slope):
         mean = intercept / (1.0 - slope)
         stationary = residual_std / math.sqrt(1.0 - slope**2)
         sigma = residual_std * math.sqrt(2.0 * kappa / (1.0 - slope**2))
@@ -83,7 +95,7 @@ def _ou_from_regression(regression: Ar1Regression, last: float, log: bool) -> Or
         z_score = (last - mean) / stationary if stationary > 0 else 0.0
     else:
         mean = stationary = sigma = z_score = nan
-        half_life = math.inf if slope >= 1.0 else nan
+        half_life = math.inf if slope >= 1.0 - UNIT_ROOT_TOLERANCE else nan
     return OrnsteinUhlenbeckFit(
         intercept=intercept,
         slope=slope,
@@ -171,7 +183,8 @@ def mean_reversion(close: pd.Series, *, window: int = 120) -> pd.DataFrame:
     -------
     pd.DataFrame, shape (T, 6)
         ``slope`` (b), ``unit_root_statistic`` (Dickey-Fuller t of ``b - 1``), ``half_life``
-        (periods; infinite when ``b >= 1``), ``mean`` (mu, in log price), ``stationary_std`` and
+        (periods; infinite when ``b`` is 1 or more, to within :data:`UNIT_ROOT_TOLERANCE`),
+        ``mean`` (mu, in log price), ``stationary_std`` and
         ``z_score``; NaN until ``window + 1`` rows and, but for the first two, wherever the fitted
         process does not revert.
     """
@@ -191,11 +204,11 @@ def mean_reversion(close: pd.Series, *, window: int = 120) -> pd.DataFrame:
         (variance_c - slope * covariance_pc).clip(lower=0.0) * (window - 1) / (window - 2)
     )
     slope_error = np.sqrt(residual_var / ((window - 1) * variance_p.where(variance_p > 0)))
-    reverting = (slope > 0) & (slope < 1)
+    reverting = (slope > 0) & (slope < 1.0 - UNIT_ROOT_TOLERANCE)
     mean = (intercept / (1.0 - slope)).where(reverting)
     stationary = np.sqrt((residual_var / (1.0 - slope**2)).where(reverting))
     half_life = (math.log(2.0) / -np.log(slope.where(reverting))).where(reverting)
-    half_life = half_life.mask(slope >= 1, math.inf)
+    half_life = half_life.mask(slope >= 1.0 - UNIT_ROOT_TOLERANCE, math.inf)
     z_score = ((pairs["current"] - mean) / stationary.where(stationary > 0)).where(reverting)
     table = pd.DataFrame(
         {

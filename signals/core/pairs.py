@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from portfolios.core.errors import InvalidInput
-from signals.core.meanreversion import fit_ar1
+from signals.core.meanreversion import fit_ar1, slope_reverts
 from signals.core.timeseries import require_series, require_window, to_datetime, up_to
 from signals.core.types import Signal, SignalKind
 
@@ -134,7 +134,7 @@ def engle_granger(
     mean = float(spread.mean())
     std = float(spread.std(ddof=1))
     ar_slope = fit_ar1(spread).slope
-    half_life = math.log(2.0) / -math.log(ar_slope) if 0.0 < ar_slope < 1.0 else math.inf
+    half_life = math.log(2.0) / -math.log(ar_slope) if slope_reverts(ar_slope) else math.inf
     return Cointegration(
         hedge_ratio=slope,
         intercept=intercept,

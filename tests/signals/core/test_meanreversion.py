@@ -6,6 +6,8 @@ import pytest
 
 from portfolios.core.errors import InvalidInput
 from signals.core.meanreversion import (
+    Ar1Regression,
+    _ou_from_regression,
     fit_ar1,
     fit_ornstein_uhlenbeck,
     mean_reversion,
@@ -96,3 +98,26 @@ def test_signal_needs_a_full_window():
     prices = ou_prices(50, seed=25)
     with pytest.raises(InvalidInput, match="121 prices"):
         mean_reversion_signal(prices, asset="KO", as_of=prices.index[-1].to_pydatetime())
+
+
+def test_a_slope_within_rounding_of_one_is_a_unit_root_not_a_far_away_mean():
+    # What a constant-growth series fits on some machines: b one rounding step below 1.
+    regression = Ar1Regression(
+        intercept=0.020408163265306367,
+        slope=0.9999999999999998,
+        residual_std=4.4e-16,
+        slope_std_error=2.2e-16,
+        observations=49,
+    )
+    fit = _ou_from_regression(regression, 3.3, True)
+    assert not fit.mean_reverting
+    assert fit.half_life == math.inf
+    assert math.isnan(fit.equilibrium)
+    assert math.isnan(fit.z_score)
+
+
+def test_the_rolling_fit_treats_a_constant_growth_window_as_a_unit_root():
+    prices = pd.Series(np.exp(np.linspace(0.0, 1.0, 60)) * 10, index=days(60))
+    last = mean_reversion(prices, window=30).iloc[-1]
+    assert last["half_life"] == math.inf
+    assert math.isnan(last["mean"])
