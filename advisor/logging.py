@@ -36,3 +36,43 @@ class RedactSecretsFilter(logging.Filter):
             record.msg = cleaned
             record.args = None
         return True
+
+
+class RepeatedErrorFilter(logging.Filter):
+    """Lets a recurring error through once a ``window`` instead of on every repetition.
+
+    channels-redis' pub/sub receiver logs "Unexpected exception in receive task" with a full
+    traceback every second while Redis is unreachable. The first occurrence passes as it is;
+    the repetitions within ``window`` seconds of the last one let through are counted, and the
+    next one after the window passes without its traceback, saying how many were held back.
+    A message that has been quiet for a whole window starts over (traceback included).
+    Attach it to the noisy logger only: it keys on the message, so one failure repeating is
+    one entry.
+    """
+
+    def __init__(self, window: float = 60.0) -> None:
+        super().__init__()
+        self.window = window
+        # per message: when it was last seen, when one last passed, how many held back since
+        self._state: dict[str, tuple[float, float, int]] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.WARNING:
+            return True
+        key = f"{record.name}:{record.msg}"
+        now = record.created
+        seen, passed, held = self._state.get(key, (float("-inf"), now, 0))
+        if now - seen >= self.window:  # new, or quiet for a whole window
+            self._state[key] = (now, now, 0)
+            return True
+        if now - passed < self.window:
+            self._state[key] = (now, passed, held + 1)
+            return False
+        self._state[key] = (now, now, 0)
+        record.msg = (
+            f"{record.getMessage()} (again; {held} more like it in the last {self.window:.0f} s)"
+        )
+        record.args = None
+        record.exc_info = None
+        record.exc_text = None
+        return True

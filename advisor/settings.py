@@ -323,7 +323,10 @@ LOG_LEVEL: str = env.str("LOG_LEVEL", default="INFO")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"redact": {"()": "advisor.logging.RedactSecretsFilter"}},
+    "filters": {
+        "redact": {"()": "advisor.logging.RedactSecretsFilter"},
+        "repeats": {"()": "advisor.logging.RepeatedErrorFilter", "window": 60.0},
+    },
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
     },
@@ -334,5 +337,7 @@ LOGGING = {
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
         "daphne": {"level": "WARNING"},
+        # While Redis is down the pub/sub receiver logs the same traceback every second.
+        "channels_redis.pubsub": {"filters": ["repeats"]},
     },
 }
