@@ -304,6 +304,13 @@ if BROKER == "alpaca" and not (ALPACA_API_KEY and ALPACA_SECRET_KEY):
 # --- Signals ----------------------------------------------------------------------------------------
 SENTIMENT_BACKEND: str = env.str("SENTIMENT_BACKEND", default="embedded")
 SENTIMENT_MODEL_DIR: str = env.str("SENTIMENT_MODEL_DIR", default="")
+# The ``local`` backend's encoder: float32 (scores independent of batching), bfloat16 (on a CPU
+# with bfloat16 arithmetic) or int8.
+SENTIMENT_PRECISION: str = env.str("SENTIMENT_PRECISION", default="float32").strip().lower()
+if SENTIMENT_PRECISION not in {"float32", "bfloat16", "int8"}:
+    raise ImproperlyConfigured(
+        f"SENTIMENT_PRECISION must be float32, bfloat16 or int8, not {SENTIMENT_PRECISION!r}"
+    )
 ALPACA_DATA_FEED: str = env.str("ALPACA_DATA_FEED", default="iex")  # free accounts: IEX only
 SIGNAL_RSS_FEEDS: str = env.str(
     "SIGNAL_RSS_FEEDS", default=""

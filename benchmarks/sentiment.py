@@ -7,10 +7,10 @@ Financial PhraseBank split in ``../shared/data/sentiment/fpb50_train.csv`` (a se
 20 % held out; ``--epochs 1`` by default, to be quick) and prints its validation accuracy. It then
 scores the same headlines, with the same batch size and thread count, with the local model and
 with a randomly initialised ``BertForSequenceClassification`` of bert-base dimensions (12 layers,
-hidden 768: its speed does not depend on its weights). The local model is timed twice: as it
-runs by default (float32 encoder) and with its encoder in int8 (``quantize``); the last line,
-``RESULT headlines_per_s=<n> ratio_vs_bert_base=<r>``, is for the default, or for int8 with
-``--int8``.
+hidden 768: its speed does not depend on its weights). The local model is timed with its encoder
+in each precision: float32 (the default), bfloat16 (where the CPU has bfloat16 arithmetic) and
+int8. The last line, ``RESULT headlines_per_s=<n> ratio_vs_bert_base=<r>``, is for
+``--precision`` (float32 unless given; ``--int8`` is ``--precision int8``).
 """
 
 from __future__ import annotations
@@ -107,12 +107,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--texts", type=int, default=512, help="Headlines to score per run")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--skip-bert-base", action="store_true")
-    parser.add_argument("--int8", action="store_true", help="Report the int8 figure last")
+    parser.add_argument(
+        "--precision",
+        choices=("float32", "bfloat16", "int8"),
+        default="float32",
+        help="The encoder precision the RESULT line reports",
+    )
+    parser.add_argument("--int8", action="store_true", help="The same as --precision int8")
     args = parser.parse_args(argv)
 
     import torch
 
     torch.set_num_threads(args.threads)
+    from signals.sentiment._encoder import bfloat16_supported
     from signals.sentiment.commands import evaluate_scorer
     from signals.sentiment.data import read_labelled_csv, stratified_split
     from signals.sentiment.local import (
@@ -136,8 +143,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         print(f"trained in {time.perf_counter() - start:.0f} s ({args.epochs} epoch(s))")
         model_dir = model.save(Path(workdir.name) / "local")
+    reported = "int8" if args.int8 else args.precision
+    if reported == "bfloat16" and not bfloat16_supported():
+        raise SystemExit("this CPU has no bfloat16 arithmetic: report float32 or int8")
     scorer = LocalScorer(model_dir, batch_size=args.batch_size)
-    int8_scorer = LocalScorer(model_dir, batch_size=args.batch_size, quantize=True)
     if args.model is None:
         report = evaluate_scorer(scorer, validation, progress=False)
         print(
@@ -151,13 +160,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"scoring {len(texts)} headlines, batch {args.batch_size}, {args.threads} thread(s), "
         f"best of {args.repeats}"
     )
-    float32_rate = headlines_per_second(scorer.score_batch, texts, repeats=args.repeats)
-    print(f"local model (float32 encoder, the default): {float32_rate:.1f} headlines/s")
-    int8_rate = float32_rate
+    rates = {"float32": headlines_per_second(scorer.score_batch, texts, repeats=args.repeats)}
+    print(f"local model (float32 encoder, the default): {rates['float32']:.1f} headlines/s")
     if scorer.model.encoder is not None:
-        int8_rate = headlines_per_second(int8_scorer.score_batch, texts, repeats=args.repeats)
-        print(f"local model (int8 encoder): {int8_rate:.1f} headlines/s")
-    local_rate = int8_rate if args.int8 else float32_rate
+        others = ["bfloat16", "int8"] if bfloat16_supported() else ["int8"]
+        if "bfloat16" not in others:
+            print("local model (bfloat16 encoder): skipped, this CPU has no bfloat16 arithmetic")
+        for precision in others:
+            other = LocalScorer(model_dir, batch_size=args.batch_size, precision=precision)
+            rates[precision] = headlines_per_second(other.score_batch, texts, repeats=args.repeats)
+            print(f"local model ({precision} encoder): {rates[precision]:.1f} headlines/s")
+    local_rate = rates.get(reported, rates["float32"])
     ratio = float("nan")
     if not args.skip_bert_base:
         encoder = scorer.model.encoder

@@ -69,7 +69,7 @@ from signals.selectors import (
     order_books,
     signal_history,
 )
-from signals.sentiment.registry import get_scorer
+from signals.sentiment.registry import scorer_for
 from signals.sentiment.types import SentimentScorer
 from signals.services import (
     detected_signals_store,
@@ -173,7 +173,7 @@ def sentiment_backend() -> str:
 
 @lru_cache(maxsize=2)
 def _scorer(backend: str, model_dir: str) -> SentimentScorer:
-    return get_scorer(backend, model_dir=model_dir or None)
+    return scorer_for(backend, model_dir=model_dir or None)
 
 
 def configured_scorer() -> SentimentScorer:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import sys
+from argparse import ArgumentParser
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import islice
@@ -24,6 +25,7 @@ from signals.sentiment.local import (
     train_local_model,
 )
 from signals.sentiment.metrics import ClassificationReport, classification_report
+from signals.sentiment.runtime import PRECISIONS
 from signals.sentiment.types import SentimentScore, SentimentScorer
 
 DEFAULT_CHUNK = 256
@@ -220,3 +222,33 @@ def choose_backend(
     if name == configured and configured_model_dir and configured_model_dir.strip():
         return name, configured_model_dir
     return name, None
+
+
+def add_precision_arguments(parser: ArgumentParser) -> None:
+    """``--precision`` (and its shorthand ``--int8``) for the ``local`` backend's encoder."""
+    parser.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        help="local: the encoder's number format (default: the SENTIMENT_PRECISION setting, "
+        "float32). bfloat16 needs a CPU with bfloat16 arithmetic; int8 scores a text slightly "
+        "differently depending on the other texts in its batch",
+    )
+    parser.add_argument("--int8", action="store_true", help="local: the same as --precision int8")
+
+
+def choose_precision(
+    precision: str | None, *, int8: bool, backend: str, configured: str | None
+) -> str | None:
+    """The ``local`` encoder's precision a command uses: its options, then the setting (which
+    applies to the ``local`` backend only); None leaves the backend's default."""
+    from portfolios.core.errors import InvalidInput
+
+    if int8:
+        if precision not in (None, "int8"):
+            raise InvalidInput(f"--int8 contradicts --precision {precision}", field="precision")
+        return "int8"
+    if precision:
+        return precision
+    if backend == "local" and configured and configured.strip():
+        return configured.strip().lower()
+    return None

@@ -107,7 +107,12 @@ import numpy as np
 from portfolios.core.errors import InvalidInput, NotFound
 from signals.sentiment.data import LabelledTexts
 from signals.sentiment.lexicon import lexicon_evidence
-from signals.sentiment.runtime import check_batch_size, model_directory, require_texts
+from signals.sentiment.runtime import (
+    check_batch_size,
+    check_precision,
+    model_directory,
+    require_texts,
+)
 from signals.sentiment.types import LABELS, SentimentScore
 
 #: The sha256 of ``model.safetensors`` of sentence-transformers/all-MiniLM-L6-v2 (revision
@@ -365,13 +370,15 @@ class LinearModel:
 
 
 class EncoderPart:
-    """The fine-tuned encoder with its tokenizer; float32, or int8 when ``quantize``."""
+    """The fine-tuned encoder with its tokenizer, run in ``precision`` (float32, bfloat16, int8)."""
 
-    def __init__(self, model: Any, tokenizer: Any, *, max_length: int, quantize: bool = False):
+    def __init__(
+        self, model: Any, tokenizer: Any, *, max_length: int, precision: str = "float32"
+    ) -> None:
         self.model = model
         self.tokenizer = tokenizer
         self.max_length = max_length
-        self.quantize = quantize
+        self.precision = check_precision(precision)
         self._inference: Any = None
 
     def predict_proba(self, texts: Sequence[str], *, batch_size: int) -> np.ndarray:
@@ -379,7 +386,7 @@ class EncoderPart:
         from signals.sentiment import _encoder
 
         if self._inference is None:
-            self._inference = _encoder.quantized(self.model) if self.quantize else self.model
+            self._inference = _encoder.for_inference(self.model, self.precision)
         return _encoder.predict_proba(
             self._inference,
             self.tokenizer,
@@ -435,8 +442,8 @@ class LocalModel:
         return target
 
     @classmethod
-    def load(cls, directory: str | Path, *, quantize: bool = False) -> LocalModel:
-        """The model saved in ``directory``; its encoder runs in int8 when ``quantize``.
+    def load(cls, directory: str | Path, *, precision: str = "float32") -> LocalModel:
+        """The model saved in ``directory``; its encoder runs in ``precision``.
 
         Raises
         ------
@@ -467,7 +474,7 @@ class LocalModel:
 
             model, tokenizer = _encoder.load(path / ENCODER_DIR)
             encoder = EncoderPart(
-                model, tokenizer, max_length=int(metadata["max_length"]), quantize=quantize
+                model, tokenizer, max_length=int(metadata["max_length"]), precision=precision
             )
         return cls(
             linear=linear,
@@ -546,7 +553,7 @@ class LocalScorer:
         *,
         batch_size: int = 32,
         threads: int | None = None,
-        quantize: bool = False,
+        precision: str = "float32",
     ) -> None:
         self.model_dir = model_directory(model_dir, backend=self.name)
         if not (self.model_dir / METADATA_FILE).is_file():
@@ -559,7 +566,11 @@ class LocalScorer:
         if threads is not None and threads < 1:
             raise InvalidInput(f"threads must be at least 1, got {threads}")
         self.threads = threads
-        self.quantize = quantize
+        self.precision = check_precision(precision)
+        if self.precision == "bfloat16":
+            from signals.sentiment import _encoder
+
+            _encoder.require_bfloat16()  # before the first batch, not at it
         self._model: LocalModel | None = None
 
     @property
@@ -570,7 +581,7 @@ class LocalScorer:
                 import torch
 
                 torch.set_num_threads(self.threads)
-            self._model = LocalModel.load(self.model_dir, quantize=self.quantize)
+            self._model = LocalModel.load(self.model_dir, precision=self.precision)
         return self._model
 
     def score_batch(self, texts: Sequence[str]) -> list[SentimentScore]:

@@ -29,7 +29,7 @@ BACKENDS: tuple[str, ...] = ("embedded", "local", "classifier", "fingpt")
 
 _OPTIONS: dict[str, frozenset[str]] = {
     "embedded": frozenset(),
-    "local": frozenset({"batch_size", "threads", "quantize"}),
+    "local": frozenset({"batch_size", "threads", "precision"}),
     "classifier": frozenset({"batch_size", "max_length", "device"}),
     "fingpt": frozenset({"adapter_dir", "base_model_dir", "batch_size", "device", "merge_adapter"}),
 }
@@ -50,7 +50,8 @@ def get_scorer(
     options
         Backend options: ``batch_size`` for the model backends, ``device`` and (``classifier``)
         ``max_length``, (``fingpt``) ``adapter_dir``, ``base_model_dir`` and ``merge_adapter``,
-        (``local``) ``threads`` and ``quantize`` (int8 encoder). Options that are None are ignored.
+        (``local``) ``threads`` and ``precision`` (the encoder's: ``float32``, ``bfloat16`` or
+        ``int8``). Options that are None are ignored.
 
     Raises
     ------
@@ -94,3 +95,14 @@ def get_scorer(
     from signals.sentiment.fingpt import FinGPTScorer
 
     return FinGPTScorer(model_dir, **given)
+
+
+def scorer_for(backend: str, *, model_dir: str | Path | None = None) -> SentimentScorer:
+    """:func:`get_scorer` with the options the settings give: the ``local`` backend's encoder
+    precision (``SENTIMENT_PRECISION``)."""
+    from django.conf import settings
+
+    options: dict[str, Any] = {}
+    if (backend or "").strip().lower() == "local":
+        options["precision"] = getattr(settings, "SENTIMENT_PRECISION", None) or None
+    return get_scorer(backend, model_dir=model_dir, **options)

@@ -50,6 +50,20 @@ def inference_dtype(device: str) -> torch.dtype:
     return torch.float16 if device.startswith("cuda") else torch.float32
 
 
+#: The number formats the ``local`` model's encoder can run in, the default first.
+PRECISIONS: tuple[str, ...] = ("float32", "bfloat16", "int8")
+
+
+def check_precision(precision: str) -> str:
+    """``precision`` if it is one of :data:`PRECISIONS`."""
+    if precision not in PRECISIONS:
+        raise InvalidInput(
+            f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}",
+            field="precision",
+        )
+    return precision
+
+
 def check_batch_size(batch_size: int) -> int:
     """``batch_size`` if it is a positive integer."""
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:

@@ -20,7 +20,7 @@ from advisor.api.scoping import signals_visible
 from advisor.api.serializers import SentimentInput, SentimentResponse, SignalSerializer
 from advisor.api.throttling import ApiUserRateThrottle, SentimentRateThrottle
 from advisor.api.views.base import ApiDefaults
-from signals.sentiment.registry import get_scorer
+from signals.sentiment.registry import scorer_for
 from signals.sentiment.types import SentimentScorer
 
 
@@ -66,7 +66,7 @@ _SCORER_LOCK = threading.Lock()
 @lru_cache(maxsize=4)
 def _scorer(backend: str, model_dir: str) -> SentimentScorer:
     """One scorer per backend and model per process: a model loads once, on first use."""
-    return get_scorer(backend, model_dir=model_dir or None)
+    return scorer_for(backend, model_dir=model_dir or None)
 
 
 def configured_scorer() -> SentimentScorer:

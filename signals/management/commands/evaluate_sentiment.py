@@ -13,7 +13,13 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from portfolios.core.errors import DomainError
-from signals.sentiment.commands import choose_backend, evaluate_scorer, evaluation_text
+from signals.sentiment.commands import (
+    add_precision_arguments,
+    choose_backend,
+    choose_precision,
+    evaluate_scorer,
+    evaluation_text,
+)
 from signals.sentiment.data import read_labelled_csvs
 from signals.sentiment.registry import BACKENDS, get_scorer
 
@@ -39,12 +45,7 @@ class Command(BaseCommand):
         parser.add_argument("--adapter", help="fingpt: a LoRA adapter directory")
         parser.add_argument("--base-model", help="fingpt: the base model of a LoRA adapter")
         parser.add_argument("--batch-size", type=int, help="Texts per model batch")
-        parser.add_argument(
-            "--int8",
-            action="store_true",
-            help="local: run the encoder in int8, about twice as fast; a text's scores then "
-            "depend slightly on the other texts in its batch",
-        )
+        add_precision_arguments(parser)
         parser.add_argument("--no-progress", action="store_true", help="Hide the progress bar")
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -62,7 +63,12 @@ class Command(BaseCommand):
                 batch_size=options["batch_size"],
                 adapter_dir=options["adapter"],
                 base_model_dir=options["base_model"],
-                quantize=True if options["int8"] else None,
+                precision=choose_precision(
+                    options["precision"],
+                    int8=options["int8"],
+                    backend=backend,
+                    configured=getattr(settings, "SENTIMENT_PRECISION", None),
+                ),
             )
             report = evaluate_scorer(scorer, data, progress=not options["no_progress"])
         except DomainError as error:

@@ -15,7 +15,12 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from portfolios.core.errors import DomainError
-from signals.sentiment.commands import choose_backend, score_lines
+from signals.sentiment.commands import (
+    add_precision_arguments,
+    choose_backend,
+    choose_precision,
+    score_lines,
+)
 from signals.sentiment.registry import BACKENDS, get_scorer
 
 
@@ -38,12 +43,7 @@ class Command(BaseCommand):
         parser.add_argument("--adapter", help="fingpt: a LoRA adapter directory")
         parser.add_argument("--base-model", help="fingpt: the base model of a LoRA adapter")
         parser.add_argument("--batch-size", type=int, help="Texts per model batch")
-        parser.add_argument(
-            "--int8",
-            action="store_true",
-            help="local: run the encoder in int8, about twice as fast; a text's scores then "
-            "depend slightly on the other texts in its batch",
-        )
+        add_precision_arguments(parser)
         parser.add_argument("--input", type=Path, help="Read the lines from FILE, not stdin")
         parser.add_argument("--no-progress", action="store_true", help="Hide the progress bar")
 
@@ -58,9 +58,14 @@ class Command(BaseCommand):
             "batch_size": options["batch_size"],
             "adapter_dir": options["adapter"],
             "base_model_dir": options["base_model"],
-            "quantize": True if options["int8"] else None,
         }
         try:
+            extra["precision"] = choose_precision(
+                options["precision"],
+                int8=options["int8"],
+                backend=backend,
+                configured=getattr(settings, "SENTIMENT_PRECISION", None),
+            )
             scorer = get_scorer(backend, model_dir=model_dir, **extra)
             if options["input"] is not None:
                 if not options["input"].is_file():

@@ -206,8 +206,8 @@ def test_int8_encoder_round_trips_and_is_really_quantised(
     import torch
 
     encoder_model.save(tmp_path)
-    first = LocalModel.load(tmp_path, quantize=True)
-    second = get_scorer("local", model_dir=tmp_path, quantize=True, batch_size=2)
+    first = LocalModel.load(tmp_path, precision="int8")
+    second = get_scorer("local", model_dir=tmp_path, precision="int8", batch_size=2)
     assert isinstance(second, LocalScorer)
     int8 = first.predict_proba(PROBES, batch_size=2)
     assert np.array_equal(second.model.predict_proba(PROBES, batch_size=2), int8)
@@ -221,6 +221,47 @@ def test_int8_encoder_round_trips_and_is_really_quantised(
         if isinstance(m, torch.ao.nn.quantized.dynamic.Linear)
     ]
     assert quantised
+
+
+def test_bfloat16_encoder_round_trips_close_to_float32(
+    encoder_model: LocalModel, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import torch
+
+    from signals.sentiment import _encoder
+
+    # torch computes bfloat16 on any CPU (by conversion where it has no bfloat16 arithmetic), so
+    # the path runs the same on every machine; only the refusal below depends on the hardware
+    monkeypatch.setattr(_encoder, "bfloat16_supported", lambda: True)
+    encoder_model.save(tmp_path)
+    scorer = get_scorer("local", model_dir=tmp_path, precision="bfloat16", batch_size=2)
+    assert isinstance(scorer, LocalScorer)
+    bfloat16 = scorer.model.predict_proba(PROBES, batch_size=2)
+    float32 = LocalModel.load(tmp_path).predict_proba(PROBES, batch_size=2)
+    assert not np.array_equal(bfloat16, float32)
+    assert np.allclose(bfloat16, float32, atol=0.02)
+    assert np.allclose(bfloat16.sum(axis=1), 1.0)
+    encoder = scorer.model.encoder
+    assert encoder is not None
+    assert {p.dtype for p in encoder._inference.parameters()} == {torch.bfloat16}
+    assert {p.dtype for p in encoder.model.parameters()} == {torch.float32}  # left as loaded
+
+
+def test_bfloat16_is_refused_on_a_cpu_without_it_and_unknown_precisions_are_named(
+    encoder_model: LocalModel, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from signals.sentiment import _encoder
+
+    encoder_model.save(tmp_path)
+    monkeypatch.setattr(_encoder, "bfloat16_supported", lambda: False)
+    with pytest.raises(InvalidInput, match="no bfloat16 arithmetic"):
+        get_scorer("local", model_dir=tmp_path, precision="bfloat16")
+    with pytest.raises(InvalidInput, match="no bfloat16 arithmetic"):
+        LocalModel.load(tmp_path, precision="bfloat16").predict_proba(PROBES)
+    with pytest.raises(InvalidInput, match=r"unknown precision 'float16'.*float32, bfloat16, int8"):
+        get_scorer("local", model_dir=tmp_path, precision="float16")
+    with pytest.raises(InvalidInput, match="does not take the option precision"):
+        get_scorer("embedded", precision="int8")
 
 
 def test_packaged_encoder_with_other_weights_is_refused(

@@ -88,3 +88,35 @@ def test_train_then_score_and_evaluate_with_the_local_model(
         str(out_dir),
     )
     assert evaluated.splitlines()[-1].startswith("RESULT accuracy=")
+
+
+def test_the_local_encoders_precision_from_the_options_or_the_setting(
+    fpb_sample, tmp_path: Path, settings
+) -> None:
+    from signals.sentiment.local import TrainingOptions, train_local_model
+    from tests.signals.sentiment.tiny_models import save_tiny_bert_encoder, words_of
+
+    encoder = tmp_path / "encoder"
+    save_tiny_bert_encoder(encoder, words=words_of(fpb_sample.texts))
+    options = TrainingOptions(epochs=1, batch_size=16, max_length=48)
+    model_dir = train_local_model(
+        fpb_sample, base_model_dir=encoder, options=options, progress=False
+    ).save(tmp_path / "model")
+    lines = "Operating profit rose .\nNet loss widened .\nIt is based in Espoo .\n"
+    local = ("score_sentiment", "--backend", "local", "--model", str(model_dir))
+
+    settings.SENTIMENT_PRECISION = "float32"
+    float32 = run(*local, stdin=lines)
+    int8 = run(*local, "--precision", "int8", stdin=lines)
+    assert int8 != float32
+    assert run(*local, "--int8", stdin=lines) == int8
+    settings.SENTIMENT_PRECISION = "int8"  # the setting, when no option is given
+    assert run(*local, stdin=lines) == int8
+    assert run(*local, "--precision", "float32", stdin=lines) == float32
+
+    with pytest.raises(CommandError, match="--int8 contradicts --precision float32"):
+        run(*local, "--int8", "--precision", "float32", stdin=lines)
+    with pytest.raises(CommandError, match="backend 'embedded' does not take the option precision"):
+        run("score_sentiment", "--backend", "embedded", "--precision", "int8", stdin=lines)
+    settings.SENTIMENT_BACKEND = "embedded"  # the setting applies to the local backend only
+    assert len(run("score_sentiment", "--backend", "embedded", stdin=lines).splitlines()) == 3
