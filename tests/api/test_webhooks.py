@@ -6,6 +6,7 @@ import json
 import socket
 import threading
 import time
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -67,11 +68,14 @@ class Receiver:
         self.server.server_close()
 
 
-def closed_port_url() -> str:
+@pytest.fixture
+def closed_port_url() -> Iterator[str]:
+    """A local address that refuses connections. The port stays bound, never listening, for
+    the whole test: released at once, another process (a server of a parallel worker) could
+    start listening on it before the deliveries are tried."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    return f"http://127.0.0.1:{port}/hook"
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}/hook"
 
 
 @pytest.fixture
@@ -214,9 +218,9 @@ def test_failures_are_retried_with_exponential_backoff(queued):
     assert delivery.attempts == 3 and delivery.status == DeliveryStatus.SUCCEEDED
 
 
-def test_it_stops_after_the_last_attempt(queued, monkeypatch):
+def test_it_stops_after_the_last_attempt(queued, monkeypatch, closed_port_url):
     monkeypatch.setattr(webhooks, "MAX_ATTEMPTS", 3)
-    delivery = delivery_to(closed_port_url())
+    delivery = delivery_to(closed_port_url)
     now = timezone.now()
     statuses = []
     for _ in range(4):
