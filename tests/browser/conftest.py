@@ -6,17 +6,14 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
-import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import ARTIFACTS, REPO, shared_database_url
+from tests.api.live_server import serving_on_a_free_port
+from tests.conftest import ARTIFACTS, shared_database_url
 
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
@@ -34,16 +31,9 @@ CHROMIUM_ARGS = [
 SCREENSHOTS = ARTIFACTS / "screenshots"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @contextlib.contextmanager
 def running_asgi_server(database_url: str, redis_url: str, **extra_env: str) -> Iterator[str]:
     """daphne serving the project (HTTP and websockets) on the given database, until exit."""
-    port = _free_port()
     env = {
         **os.environ,
         "DATABASE_URL": database_url,
@@ -54,11 +44,9 @@ def running_asgi_server(database_url: str, redis_url: str, **extra_env: str) -> 
         "DATABASE_CONN_MAX_AGE": "0",
         **extra_env,
     }
-    log_path = ARTIFACTS / f"asgi-server-{port}.log"
-    ARTIFACTS.mkdir(exist_ok=True)
-    log = log_path.open("w")
-    process = subprocess.Popen(
-        [
+
+    def command(port: int) -> list[str]:
+        return [
             sys.executable,
             "-m",
             "daphne",
@@ -67,36 +55,10 @@ def running_asgi_server(database_url: str, redis_url: str, **extra_env: str) -> 
             "-p",
             str(port),
             "advisor.asgi:application",
-        ],
-        cwd=REPO,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                pytest.fail(f"the ASGI server exited: {log_path.read_text()[-3000:]}")
-            try:
-                with urllib.request.urlopen(f"{base}/healthz", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                time.sleep(0.3)
-        else:
-            pytest.fail(
-                f"the ASGI server did not answer within 60 s: {log_path.read_text()[-3000:]}"
-            )
+        ]
+
+    with serving_on_a_free_port(command, env, name="asgi-server") as base:
         yield base
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()
 
 
 @pytest.fixture(scope="module")
