@@ -151,8 +151,13 @@ def fine_tune(
     max_length: int,
     seed: int,
     progress: bool,
+    bfloat16: bool = False,
 ) -> list[float]:
-    """Fine-tune ``model`` in place on ``texts`` with ``labels`` (0, 1, 2); the loss per epoch."""
+    """Fine-tune ``model`` in place on ``texts`` with ``labels`` (0, 1, 2); the loss per epoch.
+
+    With ``bfloat16`` the forward passes run under bfloat16 autocast (matrix products in
+    bfloat16); the weights, gradients and optimiser state stay float32.
+    """
     from tqdm.auto import tqdm
 
     torch.manual_seed(seed)
@@ -193,8 +198,9 @@ def fine_tune(
                     max_length=max_length,
                     return_tensors="pt",
                 )
-                logits = model(encoded["input_ids"], encoded["attention_mask"])
-                loss = loss_function(logits, targets[batch])
+                with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bfloat16):
+                    logits = model(encoded["input_ids"], encoded["attention_mask"])
+                loss = loss_function(logits.float(), targets[batch])
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
                 optimizer.step()

@@ -13,7 +13,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from portfolios.core.errors import DomainError
 from signals.sentiment.commands import train_from_files
-from signals.sentiment.local import TrainingOptions
+from signals.sentiment.local import TRAINING_PRECISIONS, TrainingOptions
 
 _DEFAULTS = TrainingOptions()
 
@@ -63,6 +63,13 @@ class Command(BaseCommand):
             help="Rule-made sentences about changes of good and bad quantities to add to the "
             f"training texts (default {_DEFAULTS.rule_sentences})",
         )
+        parser.add_argument(
+            "--training-precision",
+            choices=TRAINING_PRECISIONS,
+            default=_DEFAULTS.training_precision,
+            help="Fine-tune in float32 or under bfloat16 autocast (auto: bfloat16 where the CPU "
+            "has bfloat16 arithmetic); the saved weights are float32 either way",
+        )
         parser.add_argument("--no-progress", action="store_true", help="Hide the progress bars")
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -76,6 +83,7 @@ class Command(BaseCommand):
                 seed=options["seed"],
                 encoder_weight=options["encoder_weight"],
                 rule_sentences=options["rule_sentences"],
+                training_precision=options["training_precision"],
             )
             summary = train_from_files(
                 options["data"],

@@ -264,6 +264,40 @@ def test_bfloat16_is_refused_on_a_cpu_without_it_and_unknown_precisions_are_name
         get_scorer("embedded", precision="int8")
 
 
+def test_fine_tuning_precision_auto_follows_the_cpu_and_bfloat16_keeps_float32_weights(
+    fpb_sample: LabelledTexts, tiny_encoder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import torch
+
+    from signals.sentiment import _encoder
+
+    seen: list[bool] = []
+    fine_tune = _encoder.fine_tune
+
+    def spy(*args: object, **kwargs: object) -> list[float]:
+        seen.append(bool(kwargs["bfloat16"]))
+        return fine_tune(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(_encoder, "fine_tune", spy)
+    monkeypatch.setattr(_encoder, "bfloat16_supported", lambda: True)
+    model = train_local_model(fpb_sample, base_model_dir=tiny_encoder, options=FAST, progress=False)
+    assert model.metadata["training_precision"] == "bfloat16" and seen == [True]
+    assert model.encoder is not None
+    assert {p.dtype for p in model.encoder.model.parameters()} == {torch.float32}
+    assert all(np.isfinite(loss) for loss in model.metadata["epoch_losses"])
+
+    monkeypatch.setattr(_encoder, "bfloat16_supported", lambda: False)
+    model = train_local_model(fpb_sample, base_model_dir=tiny_encoder, options=FAST, progress=False)
+    assert model.metadata["training_precision"] == "float32" and seen == [True, False]
+    explicit = TrainingOptions(
+        epochs=1, batch_size=16, max_length=48, training_precision="bfloat16"
+    )
+    with pytest.raises(InvalidInput, match="no bfloat16 arithmetic"):
+        train_local_model(fpb_sample, base_model_dir=tiny_encoder, options=explicit, progress=False)
+    with pytest.raises(InvalidInput, match="unknown training precision 'int8'"):
+        TrainingOptions(training_precision="int8")
+
+
 def test_packaged_encoder_with_other_weights_is_refused(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
