@@ -18,6 +18,8 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from signals.sentiment.runtime import PRECISIONS
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
 
@@ -307,9 +309,9 @@ SENTIMENT_MODEL_DIR: str = env.str("SENTIMENT_MODEL_DIR", default="")
 # The ``local`` backend's encoder: float32 (scores independent of batching), bfloat16 (on a CPU
 # with bfloat16 arithmetic) or int8.
 SENTIMENT_PRECISION: str = env.str("SENTIMENT_PRECISION", default="float32").strip().lower()
-if SENTIMENT_PRECISION not in {"float32", "bfloat16", "int8"}:
+if SENTIMENT_PRECISION not in PRECISIONS:
     raise ImproperlyConfigured(
-        f"SENTIMENT_PRECISION must be float32, bfloat16 or int8, not {SENTIMENT_PRECISION!r}"
+        f"SENTIMENT_PRECISION must be one of {', '.join(PRECISIONS)}, not {SENTIMENT_PRECISION!r}"
     )
 ALPACA_DATA_FEED: str = env.str("ALPACA_DATA_FEED", default="iex")  # free accounts: IEX only
 SIGNAL_RSS_FEEDS: str = env.str(

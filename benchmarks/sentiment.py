@@ -96,6 +96,8 @@ def fallback_tokenizer(texts: Sequence[str]) -> Any:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from signals.sentiment.runtime import PRECISIONS
+
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", type=Path, help="A trained local model (else train one)")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="Labelled CSV file")
@@ -109,7 +111,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--skip-bert-base", action="store_true")
     parser.add_argument(
         "--precision",
-        choices=("float32", "bfloat16", "int8"),
+        choices=PRECISIONS,
         default="float32",
         help="The encoder precision the RESULT line reports",
     )

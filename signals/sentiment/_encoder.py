@@ -92,7 +92,7 @@ def quantized(model: MeanPooledClassifier) -> nn.Module:
 def bfloat16_supported() -> bool:
     """Whether this CPU does bfloat16 arithmetic in hardware (AVX512-BF16 or AMX), through oneDNN.
 
-    Without it torch still computes in bfloat16, by conversion, and slower than in float32.
+    Without it torch still computes in bfloat16, by conversion, without the speed-up.
     """
     try:
         return bool(

@@ -17,6 +17,7 @@ from itertools import islice
 from pathlib import Path
 from typing import Protocol, TextIO
 
+from portfolios.core.errors import InvalidInput
 from signals.sentiment.data import LabelledTexts, read_labelled_csvs, stratified_split
 from signals.sentiment.local import (
     LocalScorer,
@@ -236,19 +237,11 @@ def add_precision_arguments(parser: ArgumentParser) -> None:
     parser.add_argument("--int8", action="store_true", help="local: the same as --precision int8")
 
 
-def choose_precision(
-    precision: str | None, *, int8: bool, backend: str, configured: str | None
-) -> str | None:
-    """The ``local`` encoder's precision a command uses: its options, then the setting (which
-    applies to the ``local`` backend only); None leaves the backend's default."""
-    from portfolios.core.errors import InvalidInput
-
+def choose_precision(precision: str | None, *, int8: bool) -> str | None:
+    """The encoder precision a command's options ask for (``--int8`` is ``--precision int8``);
+    None when they ask for none, leaving it to the settings (:func:`registry.scorer_for`)."""
     if int8:
         if precision not in (None, "int8"):
             raise InvalidInput(f"--int8 contradicts --precision {precision}", field="precision")
         return "int8"
-    if precision:
-        return precision
-    if backend == "local" and configured and configured.strip():
-        return configured.strip().lower()
-    return None
+    return precision

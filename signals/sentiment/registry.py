@@ -97,12 +97,13 @@ def get_scorer(
     return FinGPTScorer(model_dir, **given)
 
 
-def scorer_for(backend: str, *, model_dir: str | Path | None = None) -> SentimentScorer:
-    """:func:`get_scorer` with the options the settings give: the ``local`` backend's encoder
-    precision (``SENTIMENT_PRECISION``)."""
+def scorer_for(
+    backend: str, *, model_dir: str | Path | None = None, **options: Any
+) -> SentimentScorer:
+    """:func:`get_scorer` with the settings' options where ``options`` give none: the ``local``
+    backend's encoder precision (``SENTIMENT_PRECISION``)."""
     from django.conf import settings
 
-    options: dict[str, Any] = {}
-    if (backend or "").strip().lower() == "local":
+    if (backend or "").strip().lower() == "local" and options.get("precision") is None:
         options["precision"] = getattr(settings, "SENTIMENT_PRECISION", None) or None
     return get_scorer(backend, model_dir=model_dir, **options)

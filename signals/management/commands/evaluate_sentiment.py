@@ -21,7 +21,7 @@ from signals.sentiment.commands import (
     evaluation_text,
 )
 from signals.sentiment.data import read_labelled_csvs
-from signals.sentiment.registry import BACKENDS, get_scorer
+from signals.sentiment.registry import BACKENDS, scorer_for
 
 
 class Command(BaseCommand):
@@ -57,18 +57,13 @@ class Command(BaseCommand):
         )
         try:
             data = read_labelled_csvs(options["data"])
-            scorer = get_scorer(
+            scorer = scorer_for(
                 backend,
                 model_dir=model_dir,
                 batch_size=options["batch_size"],
                 adapter_dir=options["adapter"],
                 base_model_dir=options["base_model"],
-                precision=choose_precision(
-                    options["precision"],
-                    int8=options["int8"],
-                    backend=backend,
-                    configured=getattr(settings, "SENTIMENT_PRECISION", None),
-                ),
+                precision=choose_precision(options["precision"], int8=options["int8"]),
             )
             report = evaluate_scorer(scorer, data, progress=not options["no_progress"])
         except DomainError as error:

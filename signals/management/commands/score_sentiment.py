@@ -21,7 +21,7 @@ from signals.sentiment.commands import (
     choose_precision,
     score_lines,
 )
-from signals.sentiment.registry import BACKENDS, get_scorer
+from signals.sentiment.registry import BACKENDS, scorer_for
 
 
 class Command(BaseCommand):
@@ -60,13 +60,8 @@ class Command(BaseCommand):
             "base_model_dir": options["base_model"],
         }
         try:
-            extra["precision"] = choose_precision(
-                options["precision"],
-                int8=options["int8"],
-                backend=backend,
-                configured=getattr(settings, "SENTIMENT_PRECISION", None),
-            )
-            scorer = get_scorer(backend, model_dir=model_dir, **extra)
+            extra["precision"] = choose_precision(options["precision"], int8=options["int8"])
+            scorer = scorer_for(backend, model_dir=model_dir, **extra)
             if options["input"] is not None:
                 if not options["input"].is_file():
                     raise CommandError(f"{options['input']}: no such file")
