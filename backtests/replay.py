@@ -595,13 +595,17 @@ class Replay:
         total_started = time.perf_counter()
         self._setup()
         for index, plan in enumerate(self.plans):
-            self._load_through(plan.day)
+            # A day's bars are written before anything reads the database that day; days on
+            # which no service runs are written together with the next day that needs them.
             if self._approved or self._executing:
+                self._load_through(plan.day)
                 self._execute(plan.day)
             if plan.decides or self._drift_due:
+                self._load_through(plan.day)
                 self._decide(plan)
             if self.progress is not None and (index % 20 == 0 or index == len(self.plans) - 1):
                 self.progress(index + 1, len(self.plans))
+        self._load_through(self.days[-1])
         if self._executing:
             self.notes.append(
                 f"proposal(s) {sorted(self._executing)} still executing at the end (resting orders)"
