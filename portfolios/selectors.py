@@ -9,6 +9,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from django.db import connection
 from django.db.models import CharField, OuterRef, QuerySet, Subquery, Sum
@@ -200,10 +201,25 @@ def price_frame(*, asset_ids: Iterable[int], start: date, end: date) -> pd.DataF
         rows = cursor.fetchall()
     if not rows:
         return pd.DataFrame()
-    frame = pd.DataFrame.from_records(rows, columns=["date", "symbol", "close"])
-    frame["close"] = frame["close"].astype(float)
-    frame["symbol"] = frame["symbol"].map(symbols)
-    if isinstance(rows[0][0], str):
-        days = {text: date.fromisoformat(text) for text in frame["date"].unique()}
-        frame["date"] = frame["date"].map(days)
-    return frame.pivot(index="date", columns="symbol", values="close").sort_index()
+    days = [row[0] for row in rows]
+    assets = [row[1] for row in rows]
+    index = sorted(set(days))
+    row_of = {day: i for i, day in enumerate(index)}
+    held = set(assets)
+    columns = sorted(symbols[pk] for pk in held)
+    position = {symbol: i for i, symbol in enumerate(columns)}
+    column_of = {pk: position[symbols[pk]] for pk in held}
+    # laid out as pandas' pivot lays it out (one float block, rows contiguous), so every
+    # computation on the frame rounds exactly as it did on the pivoted one
+    matrix = np.full((len(index), len(columns)), np.nan)
+    matrix[[row_of[day] for day in days], [column_of[pk] for pk in assets]] = np.array(
+        [row[2] for row in rows], dtype=float
+    )
+    if isinstance(index[0], str):
+        index = [date.fromisoformat(day) for day in index]
+    return pd.DataFrame(
+        matrix,
+        index=pd.Index(index, name="date"),
+        columns=pd.Index(columns, name="symbol"),
+        copy=False,
+    )

@@ -36,7 +36,6 @@ from portfolios.core.tax.lots import format_quantity
 from portfolios.ledger import (
     account_tax_type,
     household_rates,
-    identity_groups,
     lot_method,
 )
 from portfolios.live import advisor_group, domain_event_send, household_group, publish_on_commit
@@ -103,7 +102,9 @@ class MarketSnapshot:
             if asset.replacement_group and asset.is_active:
                 self.slot_members.setdefault(asset.replacement_group, []).append(symbol)
         self.prices = {p.symbol: p.close for p in latest_prices(on=as_of).values()}
-        self.identity_groups = identity_groups()
+        self.identity_groups = {
+            s: a.identity_group for s, a in self.assets.items() if a.identity_group
+        }
         closes = price_frame(
             asset_ids=[a.pk for a in self.assets.values()],
             start=as_of - dt.timedelta(days=400),
@@ -114,18 +115,19 @@ class MarketSnapshot:
             self.returns.to_numpy(dtype=float) if not self.returns.empty else np.zeros((0, 0))
         )
         self.column = {str(symbol): i for i, symbol in enumerate(self.returns.columns)}
-        self.volatility = {
-            s: float(self.returns[s].std())
-            if s in self.returns and self.returns[s].notna().sum() > 5
-            else 0.01
-            for s in self.assets
-        }
-        recent = PriceBar.objects.filter(
-            date__lte=as_of, date__gt=as_of - dt.timedelta(days=35)
-        ).values_list("asset__symbol", "volume")
+        # the frame's std reduces each column as Series.std does: the same figures, one call
+        std = dict(zip(self.returns.columns, self.returns.std().tolist(), strict=True))
+        observed = dict(zip(self.returns.columns, self.returns.count().tolist(), strict=True))
+        self.volatility = {s: std[s] if observed.get(s, 0) > 5 else 0.01 for s in self.assets}
+        symbol_of = {a.pk: s for s, a in self.assets.items()}
         volumes: dict[str, list[int]] = {}
-        for symbol, volume in recent:
-            volumes.setdefault(symbol, []).append(volume)
+        for asset_id, volume in (
+            PriceBar.objects.filter(date__lte=as_of, date__gt=as_of - dt.timedelta(days=35))
+            .order_by()
+            .values_list("asset_id", "volume")
+        ):
+            if asset_id in symbol_of:
+                volumes.setdefault(symbol_of[asset_id], []).append(volume)
         self.volume = {s: Decimal(sum(v) // len(v)) for s, v in volumes.items() if v}
 
     def identity_key(self, symbol: str) -> str:
