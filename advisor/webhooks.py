@@ -166,15 +166,14 @@ def dispatch_event(event: str, payload: Mapping[str, Any], household_id: int) ->
     """
     if event not in WebhookEvent.values:
         return 0
-    endpoints = [
-        endpoint
-        for endpoint in WebhookEndpoint.objects.filter(
-            is_active=True, owner__is_active=True
-        ).select_related("owner")
-        if event in (endpoint.events or [])
+    active = WebhookEndpoint.objects.filter(is_active=True, owner__is_active=True)
+    # Most events have no subscriber: the endpoints and their owners are read only when one does.
+    subscribed = [
+        pk for pk, events in active.values_list("pk", "events") if event in (events or [])
     ]
-    if not endpoints:
+    if not subscribed:
         return 0
+    endpoints = list(active.filter(pk__in=subscribed).select_related("owner"))
     allowed: dict[int, bool] = {}
     recipients = []
     for endpoint in endpoints:
