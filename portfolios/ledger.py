@@ -455,6 +455,12 @@ class LedgerSession:
         for account in Account.objects.select_for_update().filter(pk__in=ids).order_by("pk"):
             self._accounts[account.pk] = account
 
+    def identity_groups(self) -> dict[str, str]:
+        """Symbol to identity group (:func:`identity_groups`), read once for the session."""
+        if self._groups is None:
+            self._groups = identity_groups()
+        return self._groups
+
     def _asset(self, symbol: str) -> Asset:
         if symbol not in self._assets:
             asset = Asset.objects.filter(symbol=symbol).first()
@@ -494,13 +500,11 @@ class LedgerSession:
                 return TradeResult(transaction=existing, created=False)
         household = self._households[account.household_id]
         asset = self._asset(symbol)
-        if self._groups is None:
-            self._groups = identity_groups()
         books = _Books(
             household,
             around=trade_date,
             account_types=self._account_types[household.pk],
-            groups=self._groups,
+            groups=self.identity_groups(),
         )
         books.symbol_ids.setdefault(asset.symbol, asset.pk)
         if side == "buy":

@@ -23,13 +23,13 @@ import dataclasses
 import functools
 import logging
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import ROUND_CEILING, Decimal
 
 from django.db import transaction
-from django.db.models import F, Q, Sum
+from django.db.models import Count, Exists, F, Q, Sum
 from django.utils import timezone
 
 from portfolios.core.errors import Conflict, InvalidInput, NotFound
@@ -234,21 +234,26 @@ class _AccountBook:
     exactly what a fresh read would show.
     """
 
-    def __init__(self, account: Account, *, symbols: Iterable[str]) -> None:
+    def __init__(self, account: Account, *, assets: Mapping[str, int]) -> None:
+        """``assets``: the asset id of each symbol to be checked; those the account holds or
+        has on order are added."""
         self.account = account
-        self.holdings = dict(
-            Position.objects.filter(account=account, quantity__gt=0).values_list(
-                "asset__symbol", "quantity"
-            )
-        )
+        known = dict(assets)
+        self.holdings: dict[str, Decimal] = {}
+        for symbol, asset_id, qty in Position.objects.filter(
+            account=account, quantity__gt=0
+        ).values_list("asset__symbol", "asset_id", "quantity"):
+            self.holdings[symbol] = qty
+            known[symbol] = asset_id
         self.live: dict[int, _LiveOrder] = {}
-        for pk, side, symbol, qty, filled, limit_price in Order.objects.filter(
+        for pk, side, symbol, asset_id, qty, filled, limit_price in Order.objects.filter(
             account=account, status__in=LIVE_ORDER_STATUSES, parent__isnull=False
-        ).values_list("pk", "side", "asset__symbol", "quantity", "filled_quantity", "limit_price"):
+        ).values_list(
+            "pk", "side", "asset__symbol", "asset_id", "quantity", "filled_quantity", "limit_price"
+        ):
             self.live[pk] = _LiveOrder(side, symbol, qty - filled, limit_price)
-        wanted = set(self.holdings) | set(symbols) | {o.symbol for o in self.live.values()}
-        assets = dict(Asset.objects.filter(symbol__in=wanted).values_list("symbol", "pk"))
-        self.prices, self.previous, self.adv = _recent_market(assets)
+            known[symbol] = asset_id
+        self.prices, self.previous, self.adv = _recent_market(dict(sorted(known.items())))
 
     def note(self, order: Order) -> None:
         """The order as it now stands (resized, priced, blocked) reserves what it reserves."""
@@ -301,16 +306,21 @@ def account_state(
     account: Account, *, symbols: Iterable[str], exclude_order: int | None = None
 ) -> AccountState:
     """The account as the checks see it: cash and shares not already promised to live orders."""
-    return _AccountBook(account, symbols=symbols).state(exclude_order=exclude_order)
+    assets = dict(Asset.objects.filter(symbol__in=set(symbols)).values_list("symbol", "pk"))
+    return _AccountBook(account, assets=assets).state(exclude_order=exclude_order)
 
 
 # --- From an approved proposal to orders ------------------------------------------------------------
 
 
-def _excluded_symbols(proposal: RebalanceProposal) -> list[str]:
-    if proposal.recommendation is None:
+def _excluded_symbols(proposal_id: int) -> list[str]:
+    """The symbols the proposal's recommendation excluded (none without a recommendation)."""
+    diagnostics = RebalanceProposal.objects.values_list(
+        "recommendation__diagnostics", flat=True
+    ).get(pk=proposal_id)
+    if diagnostics is None:
         return []
-    return list(proposal.recommendation.diagnostics.get("excluded", []))
+    return list(diagnostics.get("excluded", []))
 
 
 @dataclass(frozen=True)
@@ -467,18 +477,19 @@ def _plan_children(
 
 
 def _release_held_buys(proposal_id: int) -> None:
-    """Buys wait for the proposal's sells; release them once every sell has finished."""
+    """Buys wait for the proposal's sells; release them once every sell has finished (one
+    conditional update)."""
     sells_open = Order.objects.filter(
         proposal_id=proposal_id, parent__isnull=False, side="sell", status__in=LIVE_ORDER_STATUSES
-    ).exists()
-    if not sells_open:
-        Order.objects.filter(
-            proposal_id=proposal_id,
-            parent__isnull=False,
-            side="buy",
-            status=OrderStatus.HELD,
-            not_before__isnull=True,
-        ).update(status=OrderStatus.PENDING)
+    )
+    Order.objects.filter(
+        ~Exists(sells_open),
+        proposal_id=proposal_id,
+        parent__isnull=False,
+        side="buy",
+        status=OrderStatus.HELD,
+        not_before__isnull=True,
+    ).update(status=OrderStatus.PENDING)
 
 
 def _due(order: Order, now: datetime) -> bool:
@@ -505,16 +516,16 @@ class _CheckRound:
     def start(cls) -> _CheckRound:
         return cls(limit=risk_limit_current(), policy=ExecutionPolicy.current())
 
-    def book(self, order: Order, symbols: Iterable[str]) -> _AccountBook:
+    def book(self, order: Order, assets: Mapping[str, int]) -> _AccountBook:
         if order.account_id not in self.books:
-            self.books[order.account_id] = _AccountBook(order.account, symbols=symbols)
+            self.books[order.account_id] = _AccountBook(order.account, assets=assets)
         return self.books[order.account_id]
 
     def excluded_for(self, order: Order) -> list[str]:
-        if order.proposal_id is None or order.proposal is None:
+        if order.proposal_id is None:
             return []
         if order.proposal_id not in self.excluded:
-            self.excluded[order.proposal_id] = _excluded_symbols(order.proposal)
+            self.excluded[order.proposal_id] = _excluded_symbols(order.proposal_id)
         return self.excluded[order.proposal_id]
 
 
@@ -546,14 +557,14 @@ def _orders_check(*, order_ids: Sequence[int], now: datetime) -> tuple[list[Orde
     with transaction.atomic():
         orders = sorted(
             Order.objects.select_for_update(of=("self",))
-            .select_related("asset", "account", "proposal__recommendation")
+            .select_related("asset", "account")
             .filter(pk__in=order_ids)
             .order_by("pk"),  # locks taken in one order everywhere
             key=lambda o: position[o.pk],
         )
-        symbols: dict[int, set[str]] = {}  # each account's symbols in this round
+        assets: dict[int, dict[str, int]] = {}  # each account's assets in this round
         for order in orders:
-            symbols.setdefault(order.account_id, set()).add(order.asset.symbol)
+            assets.setdefault(order.account_id, {})[order.asset.symbol] = order.asset_id
         to_send: list[Order] = []
         checked: list[Order] = []
         round_: _CheckRound | None = None
@@ -565,7 +576,7 @@ def _orders_check(*, order_ids: Sequence[int], now: datetime) -> tuple[list[Orde
                 continue
             if round_ is None:
                 round_ = _CheckRound.start()
-            book = round_.book(order, symbols[order.account_id])
+            book = round_.book(order, assets[order.account_id])
             _check_and_mark_submitting(order, now=now, round_=round_, book=book)
             book.note(order)
             if order.status == OrderStatus.SUBMITTING:
@@ -778,6 +789,7 @@ def orders_release_due(*, now: datetime, broker: Broker | None = None, limit: in
 
 
 def _pending_orders(household_id: int, *, exclude: str) -> list[PendingOrder]:
+    """The household's live buy slices (but ``exclude``), each under its parent's reference."""
     rows = (
         Order.objects.filter(
             account__household_id=household_id,
@@ -786,18 +798,26 @@ def _pending_orders(household_id: int, *, exclude: str) -> list[PendingOrder]:
             status__in=LIVE_ORDER_STATUSES,
         )
         .exclude(client_order_id=exclude)
-        .select_related("asset")
+        .values_list(
+            "parent__client_order_id",
+            "account_id",
+            "asset__symbol",
+            "quantity",
+            "filled_quantity",
+            "scheduled_at",
+            "created_at",
+        )
     )
     return [
         PendingOrder(
-            order_ref=row.parent.client_order_id if row.parent else row.client_order_id,
-            account_id=row.account_id,
-            symbol=row.asset.symbol,
-            quantity=row.quantity - row.filled_quantity,
-            expected_on=(row.scheduled_at or row.created_at).date(),
+            order_ref=parent_ref,
+            account_id=account_id,
+            symbol=symbol,
+            quantity=quantity - filled,
+            expected_on=(scheduled_at or created_at).date(),
         )
-        for row in rows.select_related("parent")
-        if row.quantity > row.filled_quantity
+        for parent_ref, account_id, symbol, quantity, filled, scheduled_at, created_at in rows
+        if quantity > filled
     ]
 
 
@@ -926,7 +946,10 @@ def _fill_book(order: Order, fill: BrokerFill, session: LedgerSession) -> Fill |
         and trade.purpose == ProposalTrade.Purpose.HARVEST_SELL
     ):
         _harvest_block(
-            order.account.household_id, order.asset.symbol, timezone.localdate(fill.executed_at)
+            order.account.household_id,
+            order.asset.symbol,
+            timezone.localdate(fill.executed_at),
+            groups=session.identity_groups(),
         )
     value = (order.average_fill_price or ZERO) * order.filled_quantity + qty * fill.price
     order.filled_quantity += qty
@@ -939,7 +962,16 @@ def _fill_book(order: Order, fill: BrokerFill, session: LedgerSession) -> Fill |
     )
     if order.status == OrderStatus.FILLED:
         order.completed_at = fill.executed_at
-    order.save()
+    order.save(
+        update_fields=[
+            "filled_quantity",
+            "average_fill_price",
+            "fees",
+            "status",
+            "completed_at",
+            "updated_at",
+        ]
+    )
     _publish_order(
         order,
         "order.filled" if order.status == OrderStatus.FILLED else "order.partially_filled",
@@ -960,19 +992,28 @@ def orders_settle(*, order_ids: Sequence[int], now: datetime) -> None:
             proposal_progress(proposal_id=proposal_id, now=now)
 
 
-def _harvest_block(household_id: int, symbol: str, sold_on: date) -> None:
+def _harvest_block(
+    household_id: int, symbol: str, sold_on: date, *, groups: Mapping[str, str]
+) -> None:
     """After a harvest sale, the asset (and its identity group) is blocked for 30 days for every
-    purchase path of the household: rebalancing, deposits, dividend reinvestment."""
+    purchase path of the household: rebalancing, deposits, dividend reinvestment.
+
+    Runs while the ledger session holds the household's lock, so a plain check finds a block
+    another booking made."""
     from portfolios.core.tax.wash_sales import identity_key
-    from portfolios.ledger import identity_groups
     from portfolios.models import HarvestBlock
 
-    HarvestBlock.objects.get_or_create(
-        household_id=household_id,
-        identity_key=identity_key(symbol, identity_groups()),
-        sold_on=sold_on,
-        defaults={"symbol": symbol, "blocked_until": sold_on + timedelta(days=30)},
-    )
+    key = identity_key(symbol, groups)
+    if not HarvestBlock.objects.filter(
+        household_id=household_id, identity_key=key, sold_on=sold_on
+    ).exists():
+        HarvestBlock.objects.create(
+            household_id=household_id,
+            identity_key=key,
+            sold_on=sold_on,
+            symbol=symbol,
+            blocked_until=sold_on + timedelta(days=30),
+        )
 
 
 def order_close_unfilled(*, order_id: int, status: str, reason: str, now: datetime) -> None:
@@ -984,7 +1025,7 @@ def order_close_unfilled(*, order_id: int, status: str, reason: str, now: dateti
         order.status = OrderStatus.FILLED if order.filled_quantity >= order.quantity else status
         order.last_error = reason
         order.completed_at = now
-        order.save()
+        order.save(update_fields=["status", "last_error", "completed_at", "updated_at"])
         _after_terminal(order, now=now)
 
 
@@ -1020,10 +1061,13 @@ def _parents_update(parent_ids: Sequence[int], *, now: datetime) -> None:
         .order_by("pk")
     )
     children: dict[int, list[Order]] = {}
+    slices: dict[int, Order] = {}
     for child in Order.objects.filter(parent_id__in=parent_ids).order_by("sequence", "pk"):
         children.setdefault(child.parent_id or 0, []).append(child)
+        slices[child.pk] = child
     fills: dict[int, list[Fill]] = {}
-    for fill in Fill.objects.filter(order__parent_id__in=parent_ids).select_related("order"):
+    for fill in Fill.objects.filter(order_id__in=list(slices)):
+        fill.order = slices[fill.order_id]  # the slice just read: no join, no second copy
         fills.setdefault(fill.order.parent_id or 0, []).append(fill)
     last = latest_prices(asset_ids={p.asset_id for p in parents})
     for parent in parents:
@@ -1079,7 +1123,18 @@ def _parent_settle(
         parent.completed_at = now
         if filled > 0:
             parent.cost_analysis = _as_strings(_shortfall(parent, fills=fills, last=last))
-    parent.save()
+    parent.save(
+        update_fields=[
+            "filled_quantity",
+            "average_fill_price",
+            "fees",
+            "status",
+            "last_error",
+            "completed_at",
+            "cost_analysis",
+            "updated_at",
+        ]
+    )
     if parent.status == OrderStatus.FILLED and was != OrderStatus.FILLED:
         _order_filled_event(parent)
 
@@ -1199,8 +1254,11 @@ def proposal_progress(*, proposal_id: int, now: datetime) -> str:
         from_state="executing",
         to_state=new_status,
     )
+    household_id = Account.objects.values_list("household_id", flat=True).get(
+        pk=proposal.account_id
+    )
     publish_on_commit(
-        groups=[household_group(proposal.account.household_id)],
+        groups=[household_group(household_id)],
         event="proposal.finished",
         payload={"proposal": proposal.pk, "status": new_status},
     )
@@ -1377,14 +1435,18 @@ def proposal_execute(
         status = RebalanceProposal.objects.values_list("status", flat=True).get(pk=proposal_id)
         if status != ProposalStatus.EXECUTING:
             break  # every order is final: no need for another round
-    children = Order.objects.filter(proposal_id=proposal_id, parent__isnull=False)
-    proposal = RebalanceProposal.objects.get(pk=proposal_id)
+    status = RebalanceProposal.objects.values_list("status", flat=True).get(pk=proposal_id)
+    counts = Order.objects.filter(proposal_id=proposal_id, parent__isnull=False).aggregate(
+        orders=Count("pk"),
+        submitted=Count("pk", filter=~Q(status__in=[OrderStatus.PENDING, OrderStatus.HELD])),
+        blocked=Count("pk", filter=Q(status=OrderStatus.BLOCKED)),
+    )
     return ExecutionReport(
         proposal_id=proposal_id,
-        status=proposal.status,
-        orders=children.count(),
-        submitted=children.exclude(status__in=[OrderStatus.PENDING, OrderStatus.HELD]).count(),
-        blocked=children.filter(status=OrderStatus.BLOCKED).count(),
+        status=status,
+        orders=counts["orders"],
+        submitted=counts["submitted"],
+        blocked=counts["blocked"],
     )
 
 

@@ -290,7 +290,9 @@ class SimulatedBroker:
                     if locked.filled_quantity > 0
                     else locked.status
                 )
-                locked.save()
+                locked.save(
+                    update_fields=["filled_quantity", "average_fill_price", "status", "updated_at"]
+                )
 
     def fills_since(self, since: datetime | None, *, now: datetime) -> Sequence[BrokerFill]:
         self._match_resting(now)
