@@ -131,8 +131,7 @@ class _Universe:
         )
 
 
-def _firm_policy() -> tuple[tax.HarvestPolicy, Decimal]:
-    firm = FirmSettings.current()
+def _firm_policy(firm: FirmSettings) -> tuple[tax.HarvestPolicy, Decimal]:
     policy = tax.HarvestPolicy(
         commission_per_trade=firm.commission_per_trade, min_benefit=firm.harvest_min_benefit
     )
@@ -440,6 +439,7 @@ def harvest_scan(
     as_of: dt.date,
     account_ids: Iterable[int] | None = None,
     prices: Mapping[str, Decimal] | None = None,
+    firm: FirmSettings | None = None,
     excluded_by_household: Mapping[int, Collection[str]] = _EMPTY,
     pending_orders: Sequence[PendingOrder] = (),
 ) -> list[AccountHarvest]:
@@ -454,6 +454,8 @@ def harvest_scan(
         taxable accounts when ``None``.
     prices
         Price per symbol; the latest close on or before ``as_of`` when ``None``.
+    firm
+        The firm's settings, when the caller has read them; read here when ``None``.
     excluded_by_household
         Symbols each household's clients excluded: never bought as replacements.
     pending_orders
@@ -474,7 +476,7 @@ def harvest_scan(
     if not scanned_rows:
         return []
     universe = _Universe(as_of=as_of, prices=prices)
-    policy, min_loss_fraction = _firm_policy()
+    policy, min_loss_fraction = _firm_policy(firm or FirmSettings.current())
     households = _households(
         household_ids,
         as_of=as_of,

@@ -11,12 +11,14 @@ prices have moved beyond the firm's tolerance since it was priced expires instea
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_DOWN, Decimal
+from functools import cached_property
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from django.db import transaction
 from django.utils import timezone
 
@@ -90,7 +92,11 @@ def _policy(firm: FirmSettings) -> RebalancePolicy:
 class MarketSnapshot:
     """What every account of one run shares, read once: the universe with its slots, prices on
     ``as_of``, identity groups, and a year of returns with volatilities and volumes (for cost
-    and risk estimates)."""
+    and risk estimates).
+
+    The returns and volumes are read when a proposal is first priced with them: a run in which
+    no account needs trades never reads them.
+    """
 
     def __init__(self, *, as_of: dt.date) -> None:
         self.as_of = as_of
@@ -105,30 +111,48 @@ class MarketSnapshot:
         self.identity_groups = {
             s: a.identity_group for s, a in self.assets.items() if a.identity_group
         }
+
+    @cached_property
+    def returns(self) -> pd.DataFrame:
+        """Daily returns of the year before ``as_of`` (date x symbol), NaN where a bar is missing."""
         closes = price_frame(
             asset_ids=[a.pk for a in self.assets.values()],
-            start=as_of - dt.timedelta(days=400),
-            end=as_of,
+            start=self.as_of - dt.timedelta(days=400),
+            end=self.as_of,
         )
-        self.returns = closes.pct_change(fill_method=None).iloc[1:] if not closes.empty else closes
-        self.return_matrix = (
-            self.returns.to_numpy(dtype=float) if not self.returns.empty else np.zeros((0, 0))
-        )
-        self.column = {str(symbol): i for i, symbol in enumerate(self.returns.columns)}
+        return closes.pct_change(fill_method=None).iloc[1:] if not closes.empty else closes
+
+    @cached_property
+    def return_matrix(self) -> np.ndarray:
+        return self.returns.to_numpy(dtype=float) if not self.returns.empty else np.zeros((0, 0))
+
+    @cached_property
+    def column(self) -> dict[str, int]:
+        return {str(symbol): i for i, symbol in enumerate(self.returns.columns)}
+
+    @cached_property
+    def volatility(self) -> dict[str, float]:
+        """Daily volatility per symbol; 0.01 for a symbol with fewer than 6 returns."""
         # the frame's std reduces each column as Series.std does: the same figures, one call
         std = dict(zip(self.returns.columns, self.returns.std().tolist(), strict=True))
         observed = dict(zip(self.returns.columns, self.returns.count().tolist(), strict=True))
-        self.volatility = {s: std[s] if observed.get(s, 0) > 5 else 0.01 for s in self.assets}
+        return {s: std[s] if observed.get(s, 0) > 5 else 0.01 for s in self.assets}
+
+    @cached_property
+    def volume(self) -> dict[str, Decimal]:
+        """Average daily volume per symbol over the 35 days to ``as_of``."""
         symbol_of = {a.pk: s for s, a in self.assets.items()}
         volumes: dict[str, list[int]] = {}
         for asset_id, volume in (
-            PriceBar.objects.filter(date__lte=as_of, date__gt=as_of - dt.timedelta(days=35))
+            PriceBar.objects.filter(
+                date__lte=self.as_of, date__gt=self.as_of - dt.timedelta(days=35)
+            )
             .order_by()
             .values_list("asset_id", "volume")
         ):
             if asset_id in symbol_of:
                 volumes.setdefault(symbol_of[asset_id], []).append(volume)
-        self.volume = {s: Decimal(sum(v) // len(v)) for s, v in volumes.items() if v}
+        return {s: Decimal(sum(v) // len(v)) for s, v in volumes.items() if v}
 
     def identity_key(self, symbol: str) -> str:
         group = self.identity_groups.get(symbol)
@@ -430,11 +454,12 @@ def proposal_build(
     )
     if context.recommendation is None and harvest is None and withdrawal == 0:
         return None
-    plan = plan_rebalance(context.snapshot, _policy(firm))
+    policy = _policy(firm)
+    plan = plan_rebalance(context.snapshot, policy)
     drafts: list[DraftTrade] = []
     notes = list(plan.notes)
     if harvest is not None:
-        drafts = _harvest_drafts(harvest, context)
+        drafts = _harvest_drafts(harvest, context, policy)
         trigger = Trigger.DRIFT
     else:
         trigger = plan.trigger
@@ -466,7 +491,9 @@ def proposal_build(
     )
 
 
-def _harvest_drafts(harvest: HarvestProposal, context: AccountContext) -> list[DraftTrade]:
+def _harvest_drafts(
+    harvest: HarvestProposal, context: AccountContext, policy: RebalancePolicy
+) -> list[DraftTrade]:
     prices = context.snapshot.prices
     drafts = [
         DraftTrade(
@@ -480,7 +507,6 @@ def _harvest_drafts(harvest: HarvestProposal, context: AccountContext) -> list[D
     ]
     if harvest.replacement_symbol and harvest.replacement_quantity > 0:
         # the same dollar exposure, sized at the buy's protected limit so the proceeds cover it
-        policy = _policy(FirmSettings.current())
         allowance = Decimal(1) + Decimal(str(policy.buy_price_allowance))
         haircut = Decimal(1) - Decimal(str(policy.sell_proceeds_haircut))
         asset = context.market.assets.get(harvest.replacement_symbol)
@@ -945,20 +971,22 @@ def proposals_run(
     made = harvested = 0
     errors: dict[int, str] = {}
     harvest_for: dict[int, HarvestProposal] = {}
+    market = MarketSnapshot(as_of=as_of)
     if harvest:
         from portfolios.harvest_scan import harvest_scan
 
-        pending = _pending_buy_orders(ids)
+        households = set(Account.objects.filter(pk__in=ids).values_list("household_id", flat=True))
         for result in harvest_scan(
             as_of=as_of,
             account_ids=ids,
-            excluded_by_household=_excluded_by_household(ids),
-            pending_orders=pending,
+            prices=market.prices,
+            firm=firm,
+            excluded_by_household=_excluded_by_household(households),
+            pending_orders=_pending_buy_orders(households),
         ):
             if result.scan.proposals:
                 best = max(result.scan.proposals, key=lambda p: p.net_benefit)
                 harvest_for[result.account_id] = best
-    market = MarketSnapshot(as_of=as_of)
     books = AccountBooks(account_ids=ids, market=market)
     touched: set[int] = set()
     for account_id in ids:
@@ -1020,45 +1048,49 @@ def _notify_run(household_ids: set[int]) -> None:
         )
 
 
-def _pending_buy_orders(account_ids: Sequence[int]) -> list[Any]:
-    """Unfilled buys of the households of these accounts (they wash a harvest like a purchase)."""
+def _pending_buy_orders(households: Collection[int]) -> list[Any]:
+    """Unfilled buys of these households (they wash a harvest like a purchase)."""
     from portfolios.ledger import PendingOrder
     from trading.models import LIVE_ORDER_STATUSES, Order
 
-    households = set(
-        Account.objects.filter(pk__in=list(account_ids)).values_list("household_id", flat=True)
-    )
     rows = Order.objects.filter(
         account__household_id__in=households,
         side="buy",
         parent__isnull=False,
         status__in=LIVE_ORDER_STATUSES,
-    ).select_related("asset")
+    ).values_list(
+        "client_order_id",
+        "account_id",
+        "asset__symbol",
+        "quantity",
+        "filled_quantity",
+        "scheduled_at",
+        "created_at",
+    )
     return [
         PendingOrder(
-            order_ref=row.client_order_id,
-            account_id=row.account_id,
-            symbol=row.asset.symbol,
-            quantity=row.quantity - row.filled_quantity,
-            expected_on=(row.scheduled_at or row.created_at).date(),
+            order_ref=ref,
+            account_id=account_id,
+            symbol=symbol,
+            quantity=quantity - filled,
+            expected_on=(scheduled_at or created_at).date(),
         )
-        for row in rows
-        if row.quantity > row.filled_quantity
+        for ref, account_id, symbol, quantity, filled, scheduled_at, created_at in rows
+        if quantity > filled
     ]
 
 
-def _excluded_by_household(account_ids: Sequence[int]) -> dict[int, set[str]]:
+def _excluded_by_household(households: Collection[int]) -> dict[int, set[str]]:
     """Symbols each household excludes (its clients' ESG exclusions): harvests never buy them."""
     from advisor.models import ESGPreference
 
-    households = set(
-        Account.objects.filter(pk__in=account_ids).values_list("household_id", flat=True)
-    )
     tags_by_household: dict[int, set[str]] = {}
     for household_id, categories in ESGPreference.objects.filter(
         client__household_id__in=households
     ).values_list("client__household_id", "excluded_categories"):
         tags_by_household.setdefault(household_id, set()).update(categories or [])
+    if not tags_by_household:
+        return {}
     result: dict[int, set[str]] = {}
     assets = list(Asset.objects.values_list("symbol", "exclusion_tags"))
     for household_id, tags in tags_by_household.items():

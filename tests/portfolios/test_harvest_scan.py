@@ -146,3 +146,23 @@ def test_pending_buys_and_recent_losses_are_respected(books):
     assert [(p.symbol, p.replacement_symbol) for p in result.scan.proposals] == [("VTI", "SCHB")]
     (result,) = harvest_scan(as_of=AS_OF, account_ids=[taxable.pk], pending_orders=[pending])
     assert result.scan.proposals == ()
+
+
+def test_a_caller_that_read_the_firm_and_the_prices_passes_them(books):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from portfolios.models import FirmSettings
+    from portfolios.selectors import latest_prices
+
+    _, taxable, _ = books
+    firm = FirmSettings.current()
+    prices = {last.symbol: last.close for last in latest_prices(on=AS_OF).values()}
+    with CaptureQueriesContext(connection) as reading:
+        found = harvest_scan(as_of=AS_OF, account_ids=[taxable.pk])
+    with CaptureQueriesContext(connection) as given:
+        assert (
+            harvest_scan(as_of=AS_OF, account_ids=[taxable.pk], firm=firm, prices=prices) == found
+        )
+    assert len(given) == len(reading) - 2
+    assert [p.symbol for p in found[0].scan.proposals] == ["VTI"]

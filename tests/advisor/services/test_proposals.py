@@ -7,7 +7,13 @@ from decimal import Decimal
 import pytest
 from django.db import connections
 
-from advisor.services.proposals import proposal_approve, proposal_build, proposal_reject
+from advisor.services.proposals import (
+    MarketSnapshot,
+    proposal_approve,
+    proposal_build,
+    proposal_reject,
+    proposals_run,
+)
 from advisor.services.recommendations import recommendations_refresh
 from portfolios.core.errors import Conflict, NotFound
 from portfolios.models import (
@@ -16,6 +22,7 @@ from portfolios.models import (
     Position,
     PriceBar,
     ProposalStatus,
+    Recommendation,
     TaxLot,
 )
 from portfolios.services import cash_deposit, holding_transfer_in
@@ -316,3 +323,35 @@ def test_integrations_hear_of_the_proposal_its_approval_and_each_filled_order(
     }
     assert all(f["household"] == book["account"].household_id for f in filled)
     assert sorted(sent) == [d.pk for d in deliveries]  # each queued once, after its commit
+
+
+def test_the_market_snapshot_reads_a_years_returns_and_volumes_only_when_asked(
+    book, django_assert_num_queries
+):
+    market = MarketSnapshot(as_of=AS_OF)
+    with django_assert_num_queries(2):  # the assets' symbols, then a year of closes
+        volatility = market.volatility
+    with django_assert_num_queries(0):
+        assert market.return_matrix.shape == market.returns.shape
+        assert list(market.column) == [str(s) for s in market.returns.columns]
+    with django_assert_num_queries(1):
+        assert market.volume["USA1"] == 2_000_000 and market.volume["USA2"] == 500_000
+    # column by column, as each Series computes it
+    assert volatility == {
+        s: float(market.returns[s].std())
+        if s in market.returns and market.returns[s].notna().sum() > 5
+        else 0.01
+        for s in market.assets
+    }
+    assert len(market.returns) > 200 and all(0 < v < 0.1 for v in volatility.values())
+
+
+def test_a_run_with_nothing_to_trade_reads_no_return_history(book, monkeypatch):
+    Recommendation.objects.update(is_current=False)  # no target: nothing to rebalance to
+
+    def unexpected(**kwargs):
+        raise AssertionError("the run read a year of prices it did not need")
+
+    monkeypatch.setattr("advisor.services.proposals.price_frame", unexpected)
+    report = proposals_run(as_of=AS_OF, now=NOW, account_ids=[book["account"].pk], harvest=False)
+    assert report.accounts == 1 and report.proposals == 0 and report.errors == {}
