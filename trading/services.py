@@ -337,6 +337,13 @@ def proposal_orders_create(*, proposal_id: int, now: datetime) -> list[Order]:
 
     Marks the proposal ``executing``; calling it again returns the existing orders.
     """
+    _proposal_orders_record(proposal_id=proposal_id, now=now)
+    return list(Order.objects.filter(proposal_id=proposal_id, parent__isnull=True))
+
+
+def _proposal_orders_record(*, proposal_id: int, now: datetime) -> None:
+    """:func:`proposal_orders_create` without reading the orders back (the execution loop reads
+    what it needs itself)."""
     with transaction.atomic():
         proposal = RebalanceProposal.objects.select_for_update().get(pk=proposal_id)
         if proposal.status == ProposalStatus.APPROVED:
@@ -354,13 +361,15 @@ def proposal_orders_create(*, proposal_id: int, now: datetime) -> list[Order]:
             ProposalStatus.PARTIALLY_DONE,
             ProposalStatus.FAILED,
         ):
-            return list(Order.objects.filter(proposal=proposal, parent__isnull=True))
+            return
         elif proposal.status != ProposalStatus.EXECUTING:
             raise Conflict(f"proposal {proposal_id} is {proposal.status}, not approved")
-        trades = list(proposal.trades.select_related("asset").order_by("sequence"))
-        existing = {
-            o.client_order_id for o in Order.objects.filter(proposal=proposal, parent__isnull=True)
-        }
+        trades = list(proposal.trades.order_by("sequence"))
+        existing = set(
+            Order.objects.filter(proposal=proposal, parent__isnull=True).values_list(
+                "client_order_id", flat=True
+            )
+        )
         missing = [t for t in trades if t.client_order_id not in existing]
         if missing:
             # the unique client order ids keep this idempotent; the proposal's row lock serialises it
@@ -370,7 +379,7 @@ def proposal_orders_create(*, proposal_id: int, now: datetime) -> list[Order]:
                         proposal=proposal,
                         proposal_trade=trade,
                         account_id=proposal.account_id,
-                        asset=trade.asset,
+                        asset_id=trade.asset_id,
                         side=trade.side,
                         quantity=trade.quantity,
                         arrival_price=trade.estimated_price,
@@ -393,7 +402,6 @@ def proposal_orders_create(*, proposal_id: int, now: datetime) -> list[Order]:
                 has_sells=any(t.side == "sell" for t in trades),
                 now=now,
             )
-        return list(Order.objects.filter(proposal=proposal, parent__isnull=True))
 
 
 def _plan_children(
@@ -767,7 +775,8 @@ def orders_release_due(*, now: datetime, broker: Broker | None = None, limit: in
             | Q(status=OrderStatus.HELD, not_before__lte=now)
             | Q(status=OrderStatus.SUBMITTING, submitted_at__lte=now - timedelta(seconds=30))
         )
-        .order_by("proposal_id", "side", "sequence", "pk")[:limit]
+        .order_by("proposal_id", "side", "sequence", "pk")
+        .only("algo", "sequence", "status", "parent_id")[:limit]
     )
     due_orders = list(due)
     waiting = _iceberg_waiting(due_orders)
@@ -861,7 +870,11 @@ def fills_apply(
         orders = {
             o.client_order_id: o
             for o in Order.objects.select_for_update(of=("self",))
-            .select_related("account", "asset", "parent", "proposal_trade")
+            .select_related("account", "asset")
+            # of the parent and the proposal trade, a booking needs one column each
+            .annotate(
+                parent_ref=F("parent__client_order_id"), trade_purpose=F("proposal_trade__purpose")
+            )
             .filter(client_order_id__in={f.client_order_id for f in fills})
             .order_by("pk")
         }
@@ -882,12 +895,16 @@ def fills_apply(
             if fill.execution_id in existing:
                 rows.append(existing[fill.execution_id])
                 continue
+            acquisition = order.parent_ref or order.client_order_id
+            harvest = order.trade_purpose == ProposalTrade.Purpose.HARVEST_SELL
             if not isolate:
-                row = _fill_book(order, fill, session)
+                row = _fill_book(order, fill, session, acquisition=acquisition, harvest=harvest)
             else:
                 try:
                     with transaction.atomic():  # a savepoint: a refused fill leaves the others
-                        row = _fill_book(order, fill, session)
+                        row = _fill_book(
+                            order, fill, session, acquisition=acquisition, harvest=harvest
+                        )
                 except InvalidInput as exc:
                     # the ledger refuses before the session's cash or the order change in memory
                     refused.append((fill, exc))
@@ -904,15 +921,18 @@ def fills_apply(
     return FillsBooked(rows=rows, refused=refused, finished=finished)
 
 
-def _fill_book(order: Order, fill: BrokerFill, session: LedgerSession) -> Fill | None:
-    """Book one new fill of a locked order through the ledger session."""
+def _fill_book(
+    order: Order, fill: BrokerFill, session: LedgerSession, *, acquisition: str, harvest: bool
+) -> Fill | None:
+    """Book one new fill of a locked order through the ledger session. ``acquisition`` is the
+    parent's client order id (the order's own without a parent); ``harvest``, whether the order
+    carries a harvest sale."""
     qty = min(to_quantity(fill.quantity), order.quantity - order.filled_quantity)
     if qty <= 0:
         logger.warning(
             "fill %s exceeds order %s; ignored", fill.execution_id, order.client_order_id
         )
         return None
-    acquisition = order.parent.client_order_id if order.parent else order.client_order_id
     result = session.trade(
         account_id=order.account_id,
         symbol=order.asset.symbol,
@@ -939,12 +959,7 @@ def _fill_book(order: Order, fill: BrokerFill, session: LedgerSession) -> Fill |
         executed_at=fill.executed_at,
         transaction=result.transaction,
     )
-    trade = order.proposal_trade
-    if (
-        order.side == "sell"
-        and trade is not None
-        and trade.purpose == ProposalTrade.Purpose.HARVEST_SELL
-    ):
+    if order.side == "sell" and harvest:
         _harvest_block(
             order.account.household_id,
             order.asset.symbol,
@@ -1219,10 +1234,19 @@ def _summarise_shortfall(parents: Sequence[Order]) -> dict[str, str]:
 
 def proposal_progress(*, proposal_id: int, now: datetime) -> str:
     """Close an executing proposal once every order is final: done, partially done or failed."""
-    proposal = RebalanceProposal.objects.select_for_update().get(pk=proposal_id)
+    # the columns read and written here (the lock is the row's)
+    proposal = (
+        RebalanceProposal.objects.select_for_update()
+        .only("status", "account_id", "withdrawal_amount")
+        .get(pk=proposal_id)
+    )
     if proposal.status != ProposalStatus.EXECUTING:
         return proposal.status
-    parents = list(Order.objects.filter(proposal_id=proposal_id, parent__isnull=True))
+    parents = list(
+        Order.objects.filter(proposal_id=proposal_id, parent__isnull=True).only(
+            "status", "filled_quantity", "fees", "cost_analysis", "client_order_id"
+        )
+    )
     if any(p.status not in TERMINAL for p in parents):
         return proposal.status
     filled = [p for p in parents if p.filled_quantity > 0]
@@ -1427,7 +1451,7 @@ def proposal_execute(
     """Create the proposal's orders (once) and run the execution loop until nothing is due now."""
     now = now or timezone.now()
     broker = broker or broker_for()
-    proposal_orders_create(proposal_id=proposal_id, now=now)
+    _proposal_orders_record(proposal_id=proposal_id, now=now)
     for _ in range(4):  # sells, then the buys they release, then any follow-up
         result = trading_tick(now=now, broker=broker)
         if not result["sent"] and not result["booked"]:

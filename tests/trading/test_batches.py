@@ -167,12 +167,12 @@ def test_a_refused_fill_leaves_the_household_locked_for_the_rest_of_the_batch(mo
 
     book = services._fill_book
 
-    def probing(order, fill, session):
+    def probing(order, fill, session, **kwargs):
         if order.side == "buy":  # the second fill, after the refused one
             thread = threading.Thread(target=try_lock)
             thread.start()
             thread.join()
-        return book(order, fill, session)
+        return book(order, fill, session, **kwargs)
 
     monkeypatch.setattr(services, "_fill_book", probing)
     fills = [

@@ -58,7 +58,7 @@ def test_a_proposal_executes_in_a_bounded_number_of_statements():
     assert report.status == ProposalStatus.DONE
     # one sell and four buys, each slice checked, sent, filled and booked; the parents and the
     # proposal settled (savepoints included)
-    assert len(queries) <= 215
+    assert len(queries) <= 214
 
 
 def test_the_report_counts_the_slices_as_they_stand():
