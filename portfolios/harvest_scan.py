@@ -71,6 +71,14 @@ _LOT_COLUMNS = (
     "wash_sale_adjustment",
     "replacement_for_id",
 )
+_ACCOUNT_COLUMNS = (
+    "pk",
+    "household_id",
+    "account_type",
+    "is_active",
+    "household__short_term_rate",
+    "household__long_term_rate",
+)
 _EMPTY: Mapping[int, Collection[str]] = MappingProxyType({})
 _EPOCH_ORDINAL = dt.date(1970, 1, 1).toordinal()
 #: A lot whose float value exceeds its basis by more than this is at a gain whatever the rounding.
@@ -138,15 +146,32 @@ def _firm_policy(firm: FirmSettings) -> tuple[tax.HarvestPolicy, Decimal]:
     return policy, firm.harvest_min_loss_pct
 
 
+def _book_accounts(account_ids: Iterable[int] | None) -> list[tuple[Any, ...]]:
+    """The accounts the scan reads, as ``_ACCOUNT_COLUMNS``, in one query: all of them, or every
+    account of the households that have an active taxable account among ``account_ids``."""
+    accounts = Account.objects.all()
+    if account_ids is not None:
+        scanned = Account.objects.filter(
+            pk__in=list(account_ids), is_active=True, account_type=AccountType.TAXABLE
+        )
+        accounts = accounts.filter(household_id__in=scanned.values("household_id"))
+    return list(accounts.values_list(*_ACCOUNT_COLUMNS))
+
+
 def _households(
     household_ids: Collection[int] | None,
     *,
+    accounts: Sequence[tuple[Any, ...]],
     as_of: dt.date,
     excluded_by_household: Mapping[int, Collection[str]],
     pending_orders: Sequence[PendingOrder],
     identity_groups: Mapping[str, str],
 ) -> dict[int, _Household]:
-    """Rates, account types, blocks, recent losses and pending buys of each household."""
+    """Rates, account types, blocks, recent losses and pending buys of each household.
+
+    ``accounts`` are the households' accounts with their rates (from :func:`_book_accounts`);
+    when ``household_ids`` is ``None`` every household is read, with accounts or not.
+    """
 
     def scope(queryset: Any, field: str) -> Any:
         return (
@@ -155,14 +180,20 @@ def _households(
             else queryset.filter(**{f"{field}__in": household_ids})
         )
 
-    accounts = scope(Account.objects.all(), "household_id").values_list(
-        "pk", "household_id", "account_type"
-    )
     household_of: dict[int, int] = {}
     types: dict[int, dict[str, tax.AccountType]] = defaultdict(dict)
-    for pk, household_id, account_type in accounts:
+    rates: dict[int, tuple[Decimal, Decimal]] = {}
+    for pk, household_id, account_type, _, short, long in accounts:
         household_of[pk] = household_id
         types[household_id][str(pk)] = account_tax_type(account_type)
+        rates.setdefault(household_id, (short, long))
+    if household_ids is None:
+        rates = {
+            pk: (short, long)
+            for pk, short, long in Household.objects.values_list(
+                "pk", "short_term_rate", "long_term_rate"
+            )
+        }
     blocks: dict[int, list[tax.WashSaleBlock]] = defaultdict(list)
     for household_id, symbol, key, sold_on, until in scope(
         HarvestBlock.objects.filter(blocked_until__gte=as_of, sold_on__lte=as_of), "household_id"
@@ -208,9 +239,7 @@ def _households(
                     )
                 )
     result = {}
-    for pk, short, long in scope(Household.objects.all(), "pk").values_list(
-        "pk", "short_term_rate", "long_term_rate"
-    ):
+    for pk, (short, long) in rates.items():
         result[pk] = _Household(
             rates=tax.TaxRates(short_term=short, long_term=long),
             account_types=types[pk],
@@ -466,19 +495,21 @@ def harvest_scan(
     list of AccountHarvest
         One per scanned account, by account id: the core's proposals, blocks and skips.
     """
-    accounts = Account.objects.filter(is_active=True, account_type=AccountType.TAXABLE)
-    household_ids: set[int] | None = None
-    if account_ids is not None:
-        accounts = accounts.filter(pk__in=list(account_ids))
-    scanned_rows = list(accounts.values_list("pk", "household_id"))
-    if account_ids is not None:
-        household_ids = {household for _, household in scanned_rows}
+    chosen = None if account_ids is None else set(account_ids)
+    accounts = _book_accounts(chosen)
+    scanned_rows = [
+        (pk, household)
+        for pk, household, account_type, active, _, _ in accounts
+        if active and account_type == AccountType.TAXABLE and (chosen is None or pk in chosen)
+    ]
+    household_ids = None if chosen is None else {household for _, household in scanned_rows}
     if not scanned_rows:
         return []
     universe = _Universe(as_of=as_of, prices=prices)
     policy, min_loss_fraction = _firm_policy(firm or FirmSettings.current())
     households = _households(
         household_ids,
+        accounts=accounts,
         as_of=as_of,
         excluded_by_household=excluded_by_household,
         pending_orders=pending_orders,

@@ -604,7 +604,7 @@ def _store(
         harvest_benefit=harvest_benefit,
     )
     with transaction.atomic():
-        Account.objects.select_for_update().get(pk=account.pk)
+        Account.objects.select_for_update().filter(pk=account.pk).values_list("pk").get()
         open_now = list(
             RebalanceProposal.objects.select_for_update().filter(
                 account=account, status__in=[s.value for s in OPEN_PROPOSAL_STATUSES]
@@ -814,12 +814,10 @@ def _can_decide(actor: Any, proposal: RebalanceProposal) -> None:
 
 
 def _moved(proposal: RebalanceProposal, tolerance: Decimal) -> list[str]:
-    symbols = [t.asset.symbol for t in proposal.trades.select_related("asset")]
+    trades = list(proposal.trades.values_list("asset_id", "asset__symbol"))
+    symbols = [symbol for _, symbol in trades]
     now_prices = {
-        p.symbol: p.close
-        for p in latest_prices(
-            asset_ids=Asset.objects.filter(symbol__in=symbols).values_list("pk", flat=True)
-        ).values()
+        p.symbol: p.close for p in latest_prices(asset_ids={pk for pk, _ in trades}).values()
     }
     moved = []
     for symbol in symbols:

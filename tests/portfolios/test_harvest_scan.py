@@ -165,4 +165,18 @@ def test_a_caller_that_read_the_firm_and_the_prices_passes_them(books):
             harvest_scan(as_of=AS_OF, account_ids=[taxable.pk], firm=firm, prices=prices) == found
         )
     assert len(given) == len(reading) - 2
+    # the assets; the households' accounts with their rates; blocks; recent losses; open lots
+    assert len(given) == 5, [q["sql"] for q in given.captured_queries]
     assert [p.symbol for p in found[0].scan.proposals] == ["VTI"]
+
+
+def test_a_scan_of_some_accounts_reads_their_households_other_accounts(books):
+    household, taxable, ira = books
+    other = AccountFactory(household=household, cash=D("10000.00"))
+    closed = AccountFactory(household=household, is_active=False)
+    buy(other, "VTI", "10", "150", AS_OF - dt.timedelta(days=5))  # washes part of the VTI loss
+    (result,) = harvest_scan(as_of=AS_OF, account_ids=[taxable.pk, ira.pk, closed.pk, 10**9])
+    assert result.account_id == taxable.pk and result.household_id == household.pk
+    (vti,) = [p for p in result.scan.proposals if p.symbol == "VTI"]
+    assert sum(lot.washed_quantity for lot in vti.lots) == 10
+    assert [r.account_id for r in harvest_scan(as_of=AS_OF)] == sorted([taxable.pk, other.pk])
