@@ -111,6 +111,7 @@ class _BarFeed:
 
     def __init__(self, market: MarketData, asset_ids: Mapping[str, int]) -> None:
         self.symbols = list(market.closes.columns)
+        self.symbol_of = {pk: symbol for symbol, pk in asset_ids.items()}
         self.index = market.closes.index
         self.days = [d.date() for d in self.index]
         closes = market.closes.to_numpy()
@@ -428,10 +429,10 @@ class Replay:
         closes = self.feed.closes_on(day)
         fraction = self.strategy.harvest_min_loss_pct
         possible = False
-        for symbol, qty, basis in TaxLot.objects.filter(
-            account=self.account, quantity__gt=0
-        ).values_list("asset__symbol", "quantity", "cost_basis"):
-            price = closes.get(symbol)
+        for asset_id, qty, basis in TaxLot.objects.filter(
+            account_id=self.account.pk, quantity__gt=0
+        ).values_list("asset_id", "quantity", "cost_basis"):
+            price = closes.get(self.feed.symbol_of.get(asset_id, ""))
             if price is None:
                 possible = True  # the scan reports it as unpriced
                 break
