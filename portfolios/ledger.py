@@ -283,7 +283,8 @@ class _Books:
                 wash_sale_adjustment=lot.wash_sale_adjustment,
                 acquisition_id=lot.acquisition_id,
                 replacement_for_id=replacement_pk,
-                opened_by=base.opened_by if base is not None else opened_by,
+                # a split keeps the lot's opening transaction (its id: no read of that row)
+                opened_by_id=base.opened_by_id if base is not None else opened_by.pk,
             )
             saved[lot.lot_id] = row
         for lot_id in scope - seen:

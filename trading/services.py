@@ -478,7 +478,14 @@ def _plan_children(
             for child in plan.children
         )
     Order.objects.bulk_create(children, ignore_conflicts=True)
-    Order.objects.bulk_update([parent for parent, _ in pairs], ["algo", "status", "updated_at"])
+    # every parent is now accepted: one plain update per algorithm (not a CASE per parent)
+    by_algo: dict[str, list[int]] = {}
+    for parent, _ in pairs:
+        by_algo.setdefault(parent.algo, []).append(parent.pk)
+    for chosen, pks in by_algo.items():
+        Order.objects.filter(pk__in=pks).update(
+            algo=chosen, status=OrderStatus.ACCEPTED, updated_at=now
+        )
 
 
 # --- Submission -------------------------------------------------------------------------------------
@@ -1077,7 +1084,20 @@ def _parents_update(parent_ids: Sequence[int], *, now: datetime) -> None:
     )
     children: dict[int, list[Order]] = {}
     slices: dict[int, Order] = {}
-    for child in Order.objects.filter(parent_id__in=parent_ids).order_by("sequence", "pk"):
+    for child in (
+        Order.objects.filter(parent_id__in=parent_ids)
+        .order_by("sequence", "pk")
+        .only(
+            "parent_id",
+            "client_order_id",
+            "status",
+            "quantity",
+            "filled_quantity",
+            "average_fill_price",
+            "fees",
+            "last_error",
+        )
+    ):
         children.setdefault(child.parent_id or 0, []).append(child)
         slices[child.pk] = child
     fills: dict[int, list[Fill]] = {}
