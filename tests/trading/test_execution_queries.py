@@ -1,5 +1,5 @@
-"""Executing a proposal costs a bounded number of statements, and its report counts the slices
-as they stand."""
+"""Executing a proposal costs a bounded number of statements, its report counts the slices as
+they stand, and its buys are released in one statement once its sells have finished."""
 
 import datetime as dt
 from decimal import Decimal
@@ -17,7 +17,7 @@ from tests.advisor.services.market import build_market
 from tests.factories import AccountFactory, RiskProfileFactory
 from trading.brokers.simulated import SimulatedBroker
 from trading.models import Order, OrderStatus
-from trading.services import proposal_execute
+from trading.services import _release_held_buys, proposal_execute, proposal_orders_create
 
 pytestmark = pytest.mark.django_db
 
@@ -73,3 +73,28 @@ def test_the_report_counts_the_slices_as_they_stand():
         == slices.exclude(status__in=[OrderStatus.PENDING, OrderStatus.HELD]).count()
     )
     assert report.blocked == slices.filter(status=OrderStatus.BLOCKED).count()
+
+
+def test_held_buys_are_released_in_one_statement_once_the_sells_have_finished():
+    proposal = approved_proposal()
+    proposal_orders_create(proposal_id=proposal.pk, now=NOW)
+    slices = Order.objects.filter(proposal=proposal, parent__isnull=False)
+    buys = slices.filter(side="buy")
+    assert set(buys.values_list("status", flat=True)) == {OrderStatus.HELD}
+    # a buy deferred to a later session stays held whatever the sells do
+    deferred = buys.first()
+    Order.objects.filter(pk=deferred.pk).update(not_before=NOW + dt.timedelta(hours=18))
+
+    with CaptureQueriesContext(connection) as queries:
+        _release_held_buys(proposal.pk)
+    assert len(queries) == 1
+    assert set(buys.values_list("status", flat=True)) == {OrderStatus.HELD}  # sells still open
+
+    slices.filter(side="sell").update(status=OrderStatus.FILLED)
+    _release_held_buys(proposal.pk)
+
+    assert set(buys.exclude(pk=deferred.pk).values_list("status", flat=True)) == {
+        OrderStatus.PENDING
+    }
+    deferred.refresh_from_db()
+    assert deferred.status == OrderStatus.HELD
