@@ -511,7 +511,11 @@ def build_views(
             row[column[draft.first]] = 1.0
             tilt = max_tilt_per_asset * net / gross
         else:
-            ratio = float(weights @ np.array(draft.hedge_ratios)) / gross
+            hedges = np.array(draft.hedge_ratios)
+            ratio = float(weights @ hedges) / gross
+            if abs(ratio) <= 1e-12 * float(weights @ np.abs(hedges)) / gross:
+                # hedge ratios of opposite signs cancel: no spread is left to take a view on
+                continue
             orientation = 1.0 if net > 0 else -1.0
             row[column[draft.first]] = orientation
             row[column[draft.second]] = -orientation * ratio

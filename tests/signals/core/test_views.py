@@ -205,6 +205,19 @@ def test_one_pair_seen_both_ways_is_one_view():
     np.testing.assert_allclose(views.P, [[1.0, 0.0, -0.5]])
 
 
+def test_a_pair_whose_hedge_ratios_cancel_gives_no_view():
+    views = build_views(
+        [pair("CVX", "XOM", 1.0, hedge_ratio=1.5), pair("CVX", "XOM", 1.0, hedge_ratio=-1.5)],
+        universe=UNIVERSE,
+        hit_rates=RATES,
+        max_tilt_per_asset=CAP,
+        horizon=WEEK,
+        as_of=NOW,
+    )
+    assert views.P.shape == (0, 3)
+    assert views.views == ()
+
+
 def test_tilts_on_an_asset_are_capped_across_views():
     views = build_views(
         [
