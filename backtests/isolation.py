@@ -5,7 +5,8 @@ runs services that publish live events and enqueue tasks. None of that may reach
 so :func:`run_isolated` starts ``python -m backtests.runner`` with an environment of its own:
 
 * the embedded mode's settings (no ``DATABASE_URL``, no ``REDIS_URL``): SQLite at ``:memory:``,
-  the in-memory channel layer and cache, so no event reaches a browser;
+  the in-memory channel layer and cache, so no event reaches a browser, and ``LIVE_EVENTS``
+  off, so the services do not even queue the events nobody could receive;
 * Celery not eager, on the in-memory broker that nothing consumes: a task enqueued by a service
   goes nowhere (the replay executes approved proposals itself, on its clock);
 * ``PYTHONHASHSEED`` from the job's seed, so a replay repeats exactly.
@@ -71,6 +72,7 @@ def child_environment(*, seed: int) -> dict[str, str]:
             "TRADING_MODE": "paper",
             "SIMULATED_BROKER_LATENCY_MS": "0",
             "LOG_LEVEL": "WARNING",
+            "LIVE_EVENTS": "false",
             "PYTHONHASHSEED": str(seed),
         }
     )

@@ -18,6 +18,7 @@ from typing import Any
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
+from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.dispatch import Signal
@@ -160,7 +161,10 @@ _publisher = _Publisher()
 
 
 def publish_soon(*, groups: Iterable[str], event: str, payload: dict[str, Any]) -> None:
-    """Queue an event for the background publisher (returns at once)."""
+    """Queue an event for the background publisher (returns at once); nothing when the process
+    publishes no live events (``LIVE_EVENTS``)."""
+    if not settings.LIVE_EVENTS:
+        return
     _publisher.submit(list(groups), event, _jsonable(payload))
 
 
@@ -172,6 +176,8 @@ def flush_published(timeout: float = 5.0) -> bool:
 def publish_on_commit(*, groups: Iterable[str], event: str, payload: dict[str, Any]) -> None:
     """Publish after the current transaction commits (immediately when there is none), from the
     background publisher: the caller does not wait for the channel layer."""
+    if not settings.LIVE_EVENTS:
+        return
     group_list = list(groups)
     transaction.on_commit(lambda: publish_soon(groups=group_list, event=event, payload=payload))
 
