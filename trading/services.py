@@ -1453,15 +1453,22 @@ def orders_settle_missed(*, now: datetime, limit: int = 500) -> int:
     return len(missed)
 
 
-def trading_tick(*, now: datetime | None = None, broker: Broker | None = None) -> dict[str, int]:
+def trading_tick(
+    *, now: datetime | None = None, broker: Broker | None = None, sweep: bool = True
+) -> dict[str, int]:
     """One round of the execution loop: settle what a crash left unsettled, release due orders,
-    then book fills."""
+    book fills, then expire the day orders of past sessions.
+
+    ``sweep=False`` leaves out the first and last steps (the sweeps), for a round that follows
+    another at the same ``now`` in one process: that round's sweeps found everything they can.
+    """
     now = now or timezone.now()
     broker = broker or broker_for()
-    orders_settle_missed(now=now)
+    if sweep:
+        orders_settle_missed(now=now)
     sent = orders_release_due(now=now, broker=broker)
     booked = fills_sync(now=now, broker=broker)
-    expired = orders_expire(now=now, broker=broker)
+    expired = orders_expire(now=now, broker=broker) if sweep else 0
     return {"sent": sent, "booked": booked, "expired": expired}
 
 
@@ -1472,8 +1479,9 @@ def proposal_execute(
     now = now or timezone.now()
     broker = broker or broker_for()
     _proposal_orders_record(proposal_id=proposal_id, now=now)
-    for _ in range(4):  # sells, then the buys they release, then any follow-up
-        result = trading_tick(now=now, broker=broker)
+    for round_ in range(4):  # sells, then the buys they release, then any follow-up
+        # the sweeps of the first round leave nothing for the next ones at the same moment
+        result = trading_tick(now=now, broker=broker, sweep=round_ == 0)
         if not result["sent"] and not result["booked"]:
             break
         status = RebalanceProposal.objects.values_list("status", flat=True).get(pk=proposal_id)

@@ -45,7 +45,11 @@ def test_a_resting_limit_expires_at_the_next_session():
     )
     assert SimulatedExchangeOrder.objects.get().status == "accepted"  # resting far below the market
     assert trading_tick(now=MONDAY + dt.timedelta(hours=1), broker=broker)["expired"] == 0
-    assert trading_tick(now=MONDAY + dt.timedelta(days=1), broker=broker)["expired"] == 1
+    # a follow-up round without the sweeps leaves it for the next full round
+    tuesday = MONDAY + dt.timedelta(days=1)
+    assert trading_tick(now=tuesday, broker=broker, sweep=False)["expired"] == 0
+    assert Order.objects.get(pk=order.pk).status == OrderStatus.ACCEPTED
+    assert trading_tick(now=tuesday, broker=broker)["expired"] == 1
     order.refresh_from_db()
     assert order.status == OrderStatus.CANCELED and "expired" in order.last_error
     assert SimulatedExchangeOrder.objects.get().status == "canceled"
