@@ -153,25 +153,29 @@ class _Books:
         self.identity_groups = groups
         self.around = around
         self.symbol_ids: dict[str, int] = {}
+        #: The symbol of each asset id of the lots and realised losses read.
+        self.symbols: dict[int, str] = {}
 
     @functools.cached_property
     def lot_rows(self) -> dict[str, TaxLot]:
+        # the symbol as one more column: the lots' assets are not built as rows
         rows = list(
             TaxLot.objects.filter(account__household=self.household, quantity__gt=0)
-            .select_related("asset")
+            .annotate(asset_symbol=F("asset__symbol"))
             .order_by("id")
         )
         for r in rows:
-            self.symbol_ids.setdefault(r.asset.symbol, r.asset_id)
+            self.symbol_ids.setdefault(r.asset_symbol, r.asset_id)
+            self.symbols[r.asset_id] = r.asset_symbol
         return {str(r.pk): r for r in rows}
 
     @functools.cached_property
     def lots(self) -> list[tax.TaxLot]:
-        return [core_lot(r, r.asset.symbol) for r in self.lot_rows.values()]
+        return [core_lot(r, self.symbols[r.asset_id]) for r in self.lot_rows.values()]
 
     @functools.cached_property
     def realised_rows(self) -> dict[str, RealizedLot]:
-        rows = (
+        rows = list(
             RealizedLot.objects.filter(
                 account__household=self.household,
                 reportable=True,
@@ -180,14 +184,16 @@ class _Books:
                 washed_quantity__lt=F("quantity"),
                 cost_basis__gt=F("proceeds"),
             )
-            .select_related("asset")
+            .annotate(asset_symbol=F("asset__symbol"))
             .order_by("sold_on", "id")
         )
+        for r in rows:
+            self.symbols[r.asset_id] = r.asset_symbol
         return {str(r.pk): r for r in rows}
 
     @functools.cached_property
     def realised(self) -> list[tax.RealisedLot]:
-        return [core_realized(r, r.asset.symbol) for r in self.realised_rows.values()]
+        return [core_realized(r, self.symbols[r.asset_id]) for r in self.realised_rows.values()]
 
     def lot_row(self, lot_id: str) -> TaxLot | None:
         """The stored lot of an engine lot id; a lot the trade is opening has none (and needs
