@@ -7,8 +7,9 @@ risk profile, ESG preference and one taxable account funded on day one, and a sy
 database that already holds households: :func:`backtests.isolation.run_isolated` gives every
 replay a fresh one.
 
-The clock (:mod:`backtests.core.schedule`): on each trading day the bars of that day are written
-(so every service that reads "the latest price" sees exactly the simulated day), the trades
+The clock (:mod:`backtests.core.schedule`): on each trading day on which a service runs, the bars
+up to that day are written first (so every service that reads "the latest price" sees exactly the
+simulated day; quiet days' bars go in with the next day that needs them), the trades
 approved the day before execute at 15:50 New York through ``trading.services.proposal_execute``
 and the simulated exchange, and the day's decisions run at 16:30 through the live services:
 
