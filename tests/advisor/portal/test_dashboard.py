@@ -31,12 +31,16 @@ from tests.factories import (
 )
 
 pytestmark = pytest.mark.django_db
-TODAY = timezone.localdate()
+
+
+def today() -> dt.date:
+    """Read when a test runs, not when the module is imported (a run may cross midnight)."""
+    return timezone.localdate()
 
 
 def hold(account, symbol, quantity, close, *, basis="100.00", acquired=dt.date(2024, 1, 2)):
     asset = AssetFactory(symbol=symbol)
-    PriceBarFactory(asset=asset, date=TODAY, close=Decimal(close), low=Decimal(close))
+    PriceBarFactory(asset=asset, date=today(), close=Decimal(close), low=Decimal(close))
     lot = TaxLotFactory(
         account=account,
         asset=asset,
@@ -114,7 +118,7 @@ def test_dashboard_shows_positions_lots_recommendation_and_test_ids(client, peop
 
 def test_realised_gains_and_the_form_8949_download(client, people):
     account = AccountFactory(household=people.mine.household)
-    year = TODAY.year
+    year = today().year
     RealizedLotFactory(
         lot__account=account,
         sold_on=dt.date(year, 1, 15),
