@@ -709,17 +709,20 @@ def _send(order: Order, *, now: datetime, broker: Broker) -> Order:
         raise
     except BrokerRejected as exc:
         status = OrderStatus.HELD if exc.code == "wash_trade" else OrderStatus.REJECTED
-        Order.objects.filter(pk=order.pk, status=OrderStatus.SUBMITTING).update(
-            status=status,
-            last_error=f"{exc.code}: {exc}",
-            broker=broker.name,
-            completed_at=None if status == OrderStatus.HELD else now,
-            not_before=now + timedelta(seconds=30) if status == OrderStatus.HELD else None,
-        )
-        order.refresh_from_db()
-        if status == OrderStatus.REJECTED:
-            _after_terminal(order, now=now)
-        _publish_order(order, "order.rejected")
+        # the broker call ran outside any transaction; the rejection and what it settles (the
+        # parent, the proposal, under their row locks) are one
+        with transaction.atomic():
+            Order.objects.filter(pk=order.pk, status=OrderStatus.SUBMITTING).update(
+                status=status,
+                last_error=f"{exc.code}: {exc}",
+                broker=broker.name,
+                completed_at=None if status == OrderStatus.HELD else now,
+                not_before=now + timedelta(seconds=30) if status == OrderStatus.HELD else None,
+            )
+            order.refresh_from_db()
+            if status == OrderStatus.REJECTED:
+                _after_terminal(order, now=now)
+            _publish_order(order, "order.rejected")
         return order
     except BrokerError as exc:
         Order.objects.filter(pk=order.pk).update(last_error=str(exc), broker=broker.name)

@@ -22,8 +22,16 @@ from tests.celery_workers import running_celery_worker
 from tests.factories import AccountFactory, RiskProfileFactory
 from tests.trading.fake_alpaca import _Position, running_fake_alpaca
 from trading.brokers.alpaca import AlpacaBroker
+from trading.brokers.base import BrokerRejected
+from trading.brokers.simulated import SimulatedBroker
 from trading.models import Fill, Order, OrderStatus, SimulatedExchangeOrder
-from trading.services import fills_sync, orders_release_due, proposal_orders_create
+from trading.services import (
+    TERMINAL,
+    fills_sync,
+    orders_release_due,
+    proposal_execute,
+    proposal_orders_create,
+)
 
 AS_OF = dt.date(2025, 6, 30)
 NOW = dt.datetime(2025, 7, 1, 15, 0, tzinfo=dt.UTC)
@@ -192,3 +200,27 @@ def test_a_worker_killed_mid_execution_leaves_each_order_once(redis_url):
     assert SimulatedExchangeOrder.objects.count() == n_trades
     assert Fill.objects.count() == Fill.objects.values("execution_id").distinct().count()
     assert Transaction.objects.filter(kind__in=["buy", "sell"]).count() == Fill.objects.count()
+
+
+class _RejectingExchange(SimulatedBroker):
+    """A venue that refuses every order for good (not a wash trade)."""
+
+    def submit_order(self, intent, *, now):
+        raise BrokerRejected("the venue refused the order", code="not_tradable")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_orders_the_broker_rejects_close_their_parents_and_the_proposal():
+    # outside a test transaction, as in a worker: the rejection settles its parent and proposal
+    # under their row locks, which need a transaction of their own
+    proposal = approved_proposal()
+    report = proposal_execute(proposal_id=proposal.pk, now=NOW, broker=_RejectingExchange())
+    children = Order.objects.filter(proposal=proposal, parent__isnull=False)
+    rejected = children.filter(status=OrderStatus.REJECTED)
+    assert rejected.exists()
+    assert all("not_tradable" in error for error in rejected.values_list("last_error", flat=True))
+    parents = Order.objects.filter(pk__in=rejected.values_list("parent_id", flat=True))
+    assert not parents.exclude(status__in=TERMINAL).exists()
+    proposal.refresh_from_db()
+    assert report.status == proposal.status == ProposalStatus.FAILED
+    assert not Fill.objects.exists()
