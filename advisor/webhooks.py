@@ -173,7 +173,11 @@ def dispatch_event(event: str, payload: Mapping[str, Any], household_id: int) ->
     ]
     if not subscribed:
         return 0
-    endpoints = list(active.filter(pk__in=subscribed).select_related("owner"))
+    endpoints = [
+        endpoint
+        for endpoint in active.filter(pk__in=subscribed).select_related("owner")
+        if event in (endpoint.events or [])  # still subscribed when read in full
+    ]
     allowed: dict[int, bool] = {}
     recipients = []
     for endpoint in endpoints:
