@@ -313,14 +313,15 @@ def account_state(
 # --- From an approved proposal to orders ------------------------------------------------------------
 
 
-def _excluded_symbols(proposal_id: int) -> list[str]:
-    """The symbols the proposal's recommendation excluded (none without a recommendation)."""
-    diagnostics = RebalanceProposal.objects.values_list(
-        "recommendation__diagnostics", flat=True
-    ).get(pk=proposal_id)
-    if diagnostics is None:
-        return []
-    return list(diagnostics.get("excluded", []))
+def _excluded_symbols(proposal_ids: Iterable[int]) -> dict[int, list[str]]:
+    """The symbols each proposal's recommendation excluded (none without a recommendation), in
+    one query."""
+    return {
+        pk: list((diagnostics or {}).get("excluded", []))
+        for pk, diagnostics in RebalanceProposal.objects.filter(
+            pk__in=list(proposal_ids)
+        ).values_list("pk", "recommendation__diagnostics")
+    }
 
 
 @dataclass(frozen=True)
@@ -528,8 +529,14 @@ class _CheckRound:
     checks: list[PreTradeCheck] = dataclasses.field(default_factory=list)
 
     @classmethod
-    def start(cls) -> _CheckRound:
-        return cls(limit=risk_limit_current(), policy=ExecutionPolicy.current())
+    def start(cls, *, proposal_ids: Iterable[int] = ()) -> _CheckRound:
+        """A round for orders of these proposals (their exclusions read together)."""
+        wanted = set(proposal_ids)
+        return cls(
+            limit=risk_limit_current(),
+            policy=ExecutionPolicy.current(),
+            excluded=_excluded_symbols(wanted) if wanted else {},
+        )
 
     def book(self, order: Order, assets: Mapping[str, int]) -> _AccountBook:
         if order.account_id not in self.books:
@@ -540,8 +547,8 @@ class _CheckRound:
         if order.proposal_id is None:
             return []
         if order.proposal_id not in self.excluded:
-            self.excluded[order.proposal_id] = _excluded_symbols(order.proposal_id)
-        return self.excluded[order.proposal_id]
+            self.excluded.update(_excluded_symbols([order.proposal_id]))
+        return self.excluded.get(order.proposal_id, [])
 
 
 def order_submit(*, order_id: int, now: datetime, broker: Broker | None = None) -> Order:
@@ -590,7 +597,9 @@ def _orders_check(*, order_ids: Sequence[int], now: datetime) -> tuple[list[Orde
             if not _due(order, now):
                 continue
             if round_ is None:
-                round_ = _CheckRound.start()
+                round_ = _CheckRound.start(
+                    proposal_ids={o.proposal_id for o in orders if o.proposal_id is not None}
+                )
             book = round_.book(order, assets[order.account_id])
             _check_and_mark_submitting(order, now=now, round_=round_, book=book)
             book.note(order)

@@ -98,3 +98,26 @@ def test_held_buys_are_released_in_one_statement_once_the_sells_have_finished():
     }
     deferred.refresh_from_db()
     assert deferred.status == OrderStatus.HELD
+
+
+def test_a_round_reads_the_exclusions_of_all_its_proposals_in_one_query():
+    from portfolios.models import RebalanceProposal, Recommendation
+    from trading.services import _CheckRound
+
+    first = approved_proposal()
+    recommendation = Recommendation.objects.get(pk=first.recommendation_id)
+    recommendation.diagnostics = {**recommendation.diagnostics, "excluded": ["XOM", "CVX"]}
+    recommendation.save(update_fields=["diagnostics"])
+    second = RebalanceProposal.objects.get(pk=first.pk)
+    second.pk = None  # a closed copy without a recommendation: nothing excluded
+    second.recommendation = None
+    second.status = ProposalStatus.DONE
+    second.save()
+
+    with CaptureQueriesContext(connection) as queries:
+        round_ = _CheckRound.start(proposal_ids={first.pk, second.pk})
+    assert sum("rebalanceproposal" in q["sql"] for q in queries) == 1
+    order = Order(proposal_id=first.pk)
+    assert round_.excluded_for(order) == ["XOM", "CVX"]
+    assert round_.excluded_for(Order(proposal_id=second.pk)) == []
+    assert round_.excluded_for(Order()) == []
