@@ -678,9 +678,11 @@ def collect(*, replay: Replay) -> dict[str, Any]:
             shares = -float(qty)
         entries.append([_iso(trade_date), symbol, shares, float(amount)])
 
-    close_on = {
-        (d.date(), s): v for d, row in closes.iterrows() for s, v in row.items() if np.isfinite(v)
-    }
+    values = closes.to_numpy()
+    on_day = [d.date() for d in closes.index]
+    symbols = list(closes.columns)
+    rows, cols = np.nonzero(np.isfinite(values))
+    close_on = {(on_day[i], symbols[j]): values[i, j] for i, j in zip(rows, cols, strict=True)}
     fills = []
     for executed_at, symbol, side, qty, px, fee, purpose, proposal_id in (
         Fill.objects.filter(order__account=account)
