@@ -23,7 +23,7 @@ import dataclasses
 import functools
 import logging
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import ROUND_CEILING, Decimal
@@ -816,25 +816,28 @@ def orders_release_due(*, now: datetime, broker: Broker | None = None, limit: in
 # --- Fills ------------------------------------------------------------------------------------------
 
 
-def _pending_orders(household_id: int, *, exclude: str) -> list[PendingOrder]:
-    """The household's live buy slices (but ``exclude``), each under its parent's reference."""
-    rows = (
-        Order.objects.filter(
-            account__household_id=household_id,
-            side="buy",
-            parent__isnull=False,
-            status__in=LIVE_ORDER_STATUSES,
-        )
-        .exclude(client_order_id=exclude)
-        .values_list(
-            "parent__client_order_id",
-            "account_id",
-            "asset__symbol",
-            "quantity",
-            "filled_quantity",
-            "scheduled_at",
-            "created_at",
-        )
+def pending_buy_orders(
+    household_ids: Collection[int], *, exclude: str | None = None
+) -> list[PendingOrder]:
+    """The households' live buy slices not filled yet (they wash a loss like a purchase), each
+    under its parent's reference: the acquisition id its fills and pending wash sales carry.
+    ``exclude``: a slice left out (the one being booked)."""
+    rows = Order.objects.filter(
+        account__household_id__in=list(household_ids),
+        side="buy",
+        parent__isnull=False,
+        status__in=LIVE_ORDER_STATUSES,
+    )
+    if exclude is not None:
+        rows = rows.exclude(client_order_id=exclude)
+    columns = rows.values_list(
+        "parent__client_order_id",
+        "account_id",
+        "asset__symbol",
+        "quantity",
+        "filled_quantity",
+        "scheduled_at",
+        "created_at",
     )
     return [
         PendingOrder(
@@ -844,7 +847,7 @@ def _pending_orders(household_id: int, *, exclude: str) -> list[PendingOrder]:
             quantity=quantity - filled,
             expected_on=(scheduled_at or created_at).date(),
         )
-        for parent_ref, account_id, symbol, quantity, filled, scheduled_at, created_at in rows
+        for parent_ref, account_id, symbol, quantity, filled, scheduled_at, created_at in columns
         if quantity > filled
     ]
 
@@ -964,7 +967,9 @@ def _fill_book(
         external_id=f"fill:{fill.execution_id}",
         acquisition_id=acquisition if order.side == "buy" else None,
         # pending buys can wash the loss of a sale; a purchase needs none
-        pending_orders=_pending_orders(order.account.household_id, exclude=order.client_order_id)
+        pending_orders=pending_buy_orders(
+            [order.account.household_id], exclude=order.client_order_id
+        )
         if order.side == "sell"
         else (),
         description=f"{order.side.title()} {qty.normalize()} {order.asset.symbol} ({order.client_order_id})",

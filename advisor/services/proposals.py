@@ -972,6 +972,7 @@ def proposals_run(
     market = MarketSnapshot(as_of=as_of)
     if harvest:
         from portfolios.harvest_scan import harvest_scan
+        from trading.services import pending_buy_orders
 
         households = set(Account.objects.filter(pk__in=ids).values_list("household_id", flat=True))
         for result in harvest_scan(
@@ -980,7 +981,7 @@ def proposals_run(
             prices=market.prices,
             firm=firm,
             excluded_by_household=_excluded_by_household(households),
-            pending_orders=_pending_buy_orders(households),
+            pending_orders=pending_buy_orders(households),
         ):
             if result.scan.proposals:
                 best = max(result.scan.proposals, key=lambda p: p.net_benefit)
@@ -1044,38 +1045,6 @@ def _notify_run(household_ids: set[int]) -> None:
             event="proposals.created",
             payload={"households": count},
         )
-
-
-def _pending_buy_orders(households: Collection[int]) -> list[Any]:
-    """Unfilled buys of these households (they wash a harvest like a purchase)."""
-    from portfolios.ledger import PendingOrder
-    from trading.models import LIVE_ORDER_STATUSES, Order
-
-    rows = Order.objects.filter(
-        account__household_id__in=households,
-        side="buy",
-        parent__isnull=False,
-        status__in=LIVE_ORDER_STATUSES,
-    ).values_list(
-        "client_order_id",
-        "account_id",
-        "asset__symbol",
-        "quantity",
-        "filled_quantity",
-        "scheduled_at",
-        "created_at",
-    )
-    return [
-        PendingOrder(
-            order_ref=ref,
-            account_id=account_id,
-            symbol=symbol,
-            quantity=quantity - filled,
-            expected_on=(scheduled_at or created_at).date(),
-        )
-        for ref, account_id, symbol, quantity, filled, scheduled_at, created_at in rows
-        if quantity > filled
-    ]
 
 
 def _excluded_by_household(households: Collection[int]) -> dict[int, set[str]]:
