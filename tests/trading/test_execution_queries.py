@@ -2,49 +2,18 @@
 they stand, and its buys are released in one statement once its sells have finished."""
 
 import datetime as dt
-from decimal import Decimal
 
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from advisor.services.clients import esg_preference_save
-from advisor.services.proposals import proposal_approve, proposal_build
-from advisor.services.recommendations import recommendations_refresh
 from portfolios.models import ProposalStatus
-from portfolios.services import holding_transfer_in
-from tests.advisor.services.market import build_market
-from tests.factories import AccountFactory, RiskProfileFactory
+from tests.trading.proposals import NOW, approved_proposal
 from trading.brokers.simulated import SimulatedBroker
 from trading.models import Order, OrderStatus
 from trading.services import _release_held_buys, proposal_execute, proposal_orders_create
 
 pytestmark = pytest.mark.django_db
-
-AS_OF = dt.date(2025, 6, 30)
-NOW = dt.datetime(2025, 7, 1, 15, 0, tzinfo=dt.UTC)
-D = Decimal
-
-
-def approved_proposal():
-    """A proposal that sells part of a holding and buys the rest of the model with it."""
-    assets = {a.symbol: a for a in build_market()}
-    profile = RiskProfileFactory(
-        score=6, equity_weight=D("0.60"), bond_weight=D("0.36"), cash_weight=D("0.04")
-    )
-    esg_preference_save(client=profile.client, min_esg_score=0, excluded_categories=[])
-    account = AccountFactory(household=profile.client.household, cash=D("0.00"))
-    holding_transfer_in(
-        account=account,
-        asset=assets["USA1"],
-        quantity_=D("300"),
-        cost_basis=D("24000"),
-        acquired_on=dt.date(2024, 1, 2),
-    )
-    recommendations_refresh(as_of=AS_OF)
-    proposal = proposal_build(account_id=account.pk, as_of=AS_OF, now=NOW)
-    proposal_approve(proposal_id=proposal.pk, actor=profile.client.advisor, now=NOW)
-    return proposal
 
 
 def test_a_proposal_executes_in_a_bounded_number_of_statements():
