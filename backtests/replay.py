@@ -62,6 +62,7 @@ from backtests.core.schedule import (
 from backtests.market import MarketData
 from portfolios.core.errors import Conflict, DomainError, InvalidInput
 from portfolios.core.money import PRICE_QUANT, ROUNDING, ZERO
+from portfolios.prepared import prepared_read
 
 logger = logging.getLogger(__name__)
 
@@ -424,15 +425,12 @@ class Replay:
         value``; when no lot passes it, the scan cannot propose anything, so the replay skips the
         call (counted as ``harvest_prescreen``). Every scan that could matter runs.
         """
-        from portfolios.models import TaxLot
 
         started = time.perf_counter()
         closes = self.feed.closes_on(day)
         fraction = self.strategy.harvest_min_loss_pct
         possible = False
-        for asset_id, qty, basis in TaxLot.objects.filter(
-            account_id=self.account.pk, quantity__gt=0
-        ).values_list("asset_id", "quantity", "cost_basis"):
+        for asset_id, qty, basis in _open_lot_values(self.account.pk):
             price = closes.get(self.feed.symbol_of.get(asset_id, ""))
             if price is None:
                 possible = True  # the scan reports it as unpriced
@@ -448,13 +446,8 @@ class Replay:
 
     def _approve(self, day: date) -> None:
         from advisor.services.proposals import proposal_approve
-        from portfolios.models import ProposalStatus, RebalanceProposal
 
-        pending = list(
-            RebalanceProposal.objects.filter(
-                account=self.account, status=ProposalStatus.PENDING
-            ).values_list("pk", flat=True)
-        )
+        pending = _pending_proposals(self.account.pk)
         started = time.perf_counter()
         for proposal_id in pending:
             try:
@@ -628,6 +621,24 @@ class Replay:
             "calls": dict(sorted(self.timings.calls.items())),
         }
         return record
+
+
+@prepared_read
+def _open_lot_values(account_id: int) -> Any:
+    from portfolios.models import TaxLot
+
+    return TaxLot.objects.filter(account_id=account_id, quantity__gt=0).values_list(
+        "asset_id", "quantity", "cost_basis"
+    )
+
+
+@prepared_read
+def _pending_proposals(account_id: int) -> Any:
+    from portfolios.models import ProposalStatus, RebalanceProposal
+
+    return RebalanceProposal.objects.filter(
+        account_id=account_id, status=ProposalStatus.PENDING
+    ).values_list("pk", flat=True)
 
 
 def _iso(day: date) -> str:

@@ -33,7 +33,7 @@ from types import MappingProxyType
 from typing import Any
 
 import numpy as np
-from django.db.models import F
+from django.db.models import F, QuerySet
 
 from portfolios.core import tax
 from portfolios.core.money import CASH_QUANT, ROUNDING, ZERO
@@ -49,6 +49,7 @@ from portfolios.models import (
     TaxLot,
     WashSale,
 )
+from portfolios.prepared import prepared_read
 from portfolios.selectors import latest_prices
 
 #: Lots read per round trip of the streaming query.
@@ -113,11 +114,7 @@ class _Universe:
     """Assets, prices and the replacement menu, read once for the whole scan."""
 
     def __init__(self, *, as_of: dt.date, prices: Mapping[str, Decimal] | None) -> None:
-        rows = list(
-            Asset.objects.values_list(
-                "pk", "symbol", "identity_group", "replacement_group", "is_active"
-            )
-        )
+        rows = _asset_rows()
         self.symbols = {pk: symbol for pk, symbol, *_ in rows}
         self.identity_groups = {symbol: group for _, symbol, group, _, _ in rows if group}
         self.replacement_groups = {symbol: group for _, symbol, _, group, _ in rows if group}
@@ -146,16 +143,58 @@ def _firm_policy(firm: FirmSettings) -> tuple[tax.HarvestPolicy, Decimal]:
     return policy, firm.harvest_min_loss_pct
 
 
-def _book_accounts(account_ids: Iterable[int] | None) -> list[tuple[Any, ...]]:
-    """The accounts the scan reads, as ``_ACCOUNT_COLUMNS``, in one query: all of them, or every
-    account of the households that have an active taxable account among ``account_ids``."""
+@prepared_read
+def _asset_rows() -> QuerySet[Asset, Any]:
+    return Asset.objects.values_list(
+        "pk", "symbol", "identity_group", "replacement_group", "is_active"
+    )
+
+
+@prepared_read
+def _account_rows(account_ids: list[int] | None) -> QuerySet[Account, Any]:
     accounts = Account.objects.all()
     if account_ids is not None:
         scanned = Account.objects.filter(
-            pk__in=list(account_ids), is_active=True, account_type=AccountType.TAXABLE
+            pk__in=account_ids, is_active=True, account_type=AccountType.TAXABLE
         )
         accounts = accounts.filter(household_id__in=scanned.values("household_id"))
-    return list(accounts.values_list(*_ACCOUNT_COLUMNS))
+    return accounts.values_list(*_ACCOUNT_COLUMNS)
+
+
+@prepared_read
+def _block_rows(household_ids: list[int] | None, as_of: dt.date) -> QuerySet[HarvestBlock, Any]:
+    rows = HarvestBlock.objects.filter(blocked_until__gte=as_of, sold_on__lte=as_of)
+    if household_ids is not None:
+        rows = rows.filter(household_id__in=household_ids)
+    return rows.values_list("household_id", "symbol", "identity_key", "sold_on", "blocked_until")
+
+
+@prepared_read
+def _recent_loss_rows(
+    household_ids: list[int] | None, first: dt.date, last: dt.date
+) -> QuerySet[RealizedLot]:
+    rows = RealizedLot.objects.filter(
+        reportable=True,
+        sold_on__gte=first,
+        sold_on__lte=last,
+        cost_basis__gt=F("proceeds"),
+    ).select_related("asset")
+    if household_ids is not None:
+        rows = rows.filter(account__household_id__in=household_ids)
+    return rows
+
+
+@prepared_read
+def _promised_rows(order_refs: list[str]) -> QuerySet[WashSale, Any]:
+    return WashSale.objects.filter(pending=True, replacement_order__in=order_refs).values_list(
+        "replacement_order", "quantity"
+    )
+
+
+def _book_accounts(account_ids: Iterable[int] | None) -> list[tuple[Any, ...]]:
+    """The accounts the scan reads, as ``_ACCOUNT_COLUMNS``, in one query: all of them, or every
+    account of the households that have an active taxable account among ``account_ids``."""
+    return _account_rows(None if account_ids is None else list(account_ids))
 
 
 def _households(
@@ -173,13 +212,7 @@ def _households(
     when ``household_ids`` is ``None`` every household is read, with accounts or not.
     """
 
-    def scope(queryset: Any, field: str) -> Any:
-        return (
-            queryset
-            if household_ids is None
-            else queryset.filter(**{f"{field}__in": household_ids})
-        )
-
+    scoped = None if household_ids is None else sorted(household_ids)
     household_of: dict[int, int] = {}
     types: dict[int, dict[str, tax.AccountType]] = defaultdict(dict)
     rates: dict[int, tuple[Decimal, Decimal]] = {}
@@ -195,9 +228,7 @@ def _households(
             )
         }
     blocks: dict[int, list[tax.WashSaleBlock]] = defaultdict(list)
-    for household_id, symbol, key, sold_on, until in scope(
-        HarvestBlock.objects.filter(blocked_until__gte=as_of, sold_on__lte=as_of), "household_id"
-    ).values_list("household_id", "symbol", "identity_key", "sold_on", "blocked_until"):
+    for household_id, symbol, key, sold_on, until in _block_rows(scoped, as_of):
         group = key.removeprefix("group:") if key.startswith("group:") else None
         blocks[household_id].append(
             tax.WashSaleBlock(
@@ -209,22 +240,12 @@ def _households(
         )
     window = dt.timedelta(days=tax.WASH_SALE_WINDOW_DAYS)
     recent: dict[int, list[tax.RealisedLot]] = defaultdict(list)
-    for row in scope(
-        RealizedLot.objects.filter(
-            reportable=True,
-            sold_on__gte=as_of - window,
-            sold_on__lte=as_of,
-            cost_basis__gt=F("proceeds"),
-        ).select_related("asset"),
-        "account__household_id",
-    ):
+    for row in _recent_loss_rows(scoped, as_of - window, as_of):
         recent[household_of[row.account_id]].append(core_realized(row, row.asset.symbol))
     pending: dict[int, list[tax.PendingPurchase]] = defaultdict(list)
     if pending_orders:
         used: dict[str, Decimal] = defaultdict(lambda: ZERO)
-        for ref, quantity in WashSale.objects.filter(
-            pending=True, replacement_order__in=[o.order_ref for o in pending_orders]
-        ).values_list("replacement_order", "quantity"):
+        for ref, quantity in _promised_rows([o.order_ref for o in pending_orders]):
             used[ref] += quantity
         for order in pending_orders:
             if order.account_id in household_of:

@@ -16,9 +16,10 @@ import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
+from typing import Any
 
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import F, Q, QuerySet
 
 from portfolios.core import tax
 from portfolios.core.errors import InvalidInput
@@ -40,6 +41,7 @@ from portfolios.models import (
     TransactionKind,
     WashSale,
 )
+from portfolios.prepared import prepared_read
 from portfolios.services import position_sync
 
 _ACCOUNT_TYPES = {
@@ -85,9 +87,80 @@ def lot_method(method: str) -> tax.LotMethod:
     return _LOT_METHODS[LotMethod(method)]
 
 
+@prepared_read
+def _grouped_assets() -> QuerySet[Asset, Any]:
+    return Asset.objects.exclude(identity_group="").values_list("symbol", "identity_group")
+
+
+@prepared_read
+def _open_lots(household_id: int) -> QuerySet[TaxLot]:
+    return (
+        TaxLot.objects.filter(account__household_id=household_id, quantity__gt=0)
+        .annotate(asset_symbol=F("asset__symbol"))
+        .order_by("id")
+    )
+
+
+@prepared_read
+def _recent_losses(household_id: int, first: dt.date, last: dt.date) -> QuerySet[RealizedLot]:
+    return (
+        RealizedLot.objects.filter(
+            account__household_id=household_id,
+            reportable=True,
+            sold_on__gte=first,
+            sold_on__lte=last,
+            washed_quantity__lt=F("quantity"),
+            cost_basis__gt=F("proceeds"),
+        )
+        .annotate(asset_symbol=F("asset__symbol"))
+        .order_by("sold_on", "id")
+    )
+
+
+@prepared_read
+def _promised_replacements(household_id: int) -> QuerySet[WashSale, Any]:
+    return WashSale.objects.filter(
+        pending=True, replacement_account__household_id=household_id
+    ).values_list("replacement_order", "quantity")
+
+
+@prepared_read
+def _pending_wash_sales_of(acquisition: str) -> QuerySet[WashSale]:
+    return WashSale.objects.filter(pending=True, replacement_order=acquisition).select_related(
+        "realized_lot"
+    )
+
+
+@prepared_read
+def _households_of(account_ids: list[int]) -> QuerySet[Account, Any]:
+    return Account.objects.filter(pk__in=account_ids).values_list("household_id", flat=True)
+
+
+@prepared_read
+def _households_locked(household_ids: list[int]) -> QuerySet[Household]:
+    return Household.objects.select_for_update().filter(pk__in=household_ids).order_by("pk")
+
+
+@prepared_read
+def _account_kinds(household_ids: list[int]) -> QuerySet[Account, Any]:
+    return Account.objects.filter(household_id__in=household_ids).values_list(
+        "household_id", "pk", "account_type"
+    )
+
+
+@prepared_read
+def _accounts_locked(account_ids: list[int]) -> QuerySet[Account]:
+    return Account.objects.select_for_update().filter(pk__in=account_ids).order_by("pk")
+
+
+@prepared_read
+def _transaction_with(external_id: str) -> QuerySet[Transaction]:
+    return Transaction.objects.filter(external_id=external_id)[:1]
+
+
 def identity_groups() -> dict[str, str]:
     """Symbol to identity group, for the assets staff have grouped."""
-    return dict(Asset.objects.exclude(identity_group="").values_list("symbol", "identity_group"))
+    return dict(_grouped_assets())
 
 
 def household_rates(household: Household) -> tax.TaxRates:
@@ -159,11 +232,7 @@ class _Books:
     @functools.cached_property
     def lot_rows(self) -> dict[str, TaxLot]:
         # the symbol as one more column: the lots' assets are not built as rows
-        rows = list(
-            TaxLot.objects.filter(account__household=self.household, quantity__gt=0)
-            .annotate(asset_symbol=F("asset__symbol"))
-            .order_by("id")
-        )
+        rows = _open_lots(self.household.pk)
         for r in rows:
             self.symbol_ids.setdefault(r.asset_symbol, r.asset_id)
             self.symbols[r.asset_id] = r.asset_symbol
@@ -175,18 +244,7 @@ class _Books:
 
     @functools.cached_property
     def realised_rows(self) -> dict[str, RealizedLot]:
-        rows = list(
-            RealizedLot.objects.filter(
-                account__household=self.household,
-                reportable=True,
-                sold_on__gte=self.around - _WINDOW,
-                sold_on__lte=self.around + _WINDOW,
-                washed_quantity__lt=F("quantity"),
-                cost_basis__gt=F("proceeds"),
-            )
-            .annotate(asset_symbol=F("asset__symbol"))
-            .order_by("sold_on", "id")
-        )
+        rows = _recent_losses(self.household.pk, self.around - _WINDOW, self.around + _WINDOW)
         for r in rows:
             self.symbols[r.asset_id] = r.asset_symbol
         return {str(r.pk): r for r in rows}
@@ -210,9 +268,7 @@ class _Books:
     def pending_purchases(self, orders: Iterable[PendingOrder]) -> list[PendingPurchase]:
         """Pending orders, with the shares already promised to earlier losses taken off."""
         used: dict[str, Decimal] = {}
-        for ref, qty in WashSale.objects.filter(
-            pending=True, replacement_account__household=self.household
-        ).values_list("replacement_order", "quantity"):
+        for ref, qty in _promised_replacements(self.household.pk):
             used[ref] = used.get(ref, ZERO) + qty
         result = []
         for order in orders:
@@ -447,19 +503,12 @@ class LedgerSession:
         ids = sorted(set(account_ids) - set(self._accounts))
         if not ids:
             return
-        households = sorted(
-            set(Account.objects.filter(pk__in=ids).values_list("household_id", flat=True))
-            - set(self._households)
-        )
-        for household in (
-            Household.objects.select_for_update().filter(pk__in=households).order_by("pk")
-        ):
+        households = sorted(set(_households_of(ids)) - set(self._households))
+        for household in _households_locked(households):
             self._households[household.pk] = household
-        for household_id, pk, kind in Account.objects.filter(
-            household_id__in=households
-        ).values_list("household_id", "pk", "account_type"):
+        for household_id, pk, kind in _account_kinds(households):
             self._account_types.setdefault(household_id, {})[str(pk)] = account_tax_type(kind)
-        for account in Account.objects.select_for_update().filter(pk__in=ids).order_by("pk"):
+        for account in _accounts_locked(ids):
             self._accounts[account.pk] = account
 
     def identity_groups(self) -> dict[str, str]:
@@ -502,9 +551,9 @@ class LedgerSession:
         if account is None:
             raise InvalidInput(f"no account {account_id}", field="account")
         if external_id:
-            existing = Transaction.objects.filter(external_id=external_id).first()
-            if existing is not None:
-                return TradeResult(transaction=existing, created=False)
+            existing = _transaction_with(external_id)
+            if existing:
+                return TradeResult(transaction=existing[0], created=False)
         household = self._households[account.household_id]
         asset = self._asset(symbol)
         books = _Books(
@@ -608,11 +657,7 @@ def _buy(
     )
     parts: list[tax.TaxLot] = [lot]
     settled: list[CoreWashSale] = []
-    pending_rows = list(
-        WashSale.objects.filter(pending=True, replacement_order=acquisition).select_related(
-            "realized_lot"
-        )
-    )
+    pending_rows = _pending_wash_sales_of(acquisition)
     if pending_rows:
         events = [_pending_event(row, asset.symbol) for row in pending_rows]
         settlement = settle_pending_wash_sales(

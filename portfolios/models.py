@@ -13,6 +13,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from portfolios.prepared import prepared_read
+
 
 def CashField(**options: Any) -> models.DecimalField:
     """Money: 2 decimal places."""
@@ -656,8 +658,13 @@ class FirmSettings(models.Model):
 
     @classmethod
     def current(cls) -> FirmSettings:
-        settings_row, _ = cls.objects.get_or_create(pk=1)
-        return settings_row
+        found = _firm_settings_row(1)
+        return found[0] if found else cls.objects.get_or_create(pk=1)[0]
+
+
+@prepared_read
+def _firm_settings_row(pk: int) -> models.QuerySet[FirmSettings]:
+    return FirmSettings.objects.filter(pk=pk)
 
 
 class Recommendation(models.Model):

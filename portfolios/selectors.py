@@ -17,6 +17,7 @@ from django.db.models.functions import Cast
 
 from portfolios.core.money import ZERO, cash
 from portfolios.models import Account, AccountValuation, Asset, Position, PriceBar, TaxLot
+from portfolios.prepared import prepared_read
 
 
 @dataclass(frozen=True)
@@ -27,20 +28,25 @@ class LastPrice:
     date: date
 
 
-def latest_prices(
-    *, asset_ids: Iterable[int] | None = None, on: date | None = None
-) -> dict[int, LastPrice]:
-    """The latest close on or before ``on`` for each asset that has one."""
+@prepared_read
+def _latest_bars(asset_ids: list[int] | None, on: date | None) -> QuerySet[Any, Any]:
     bars = PriceBar.objects.filter(asset=OuterRef("pk"))
     if on is not None:
         bars = bars.filter(date__lte=on)
     bars = bars.order_by("-date")
     assets = Asset.objects.all()
     if asset_ids is not None:
-        assets = assets.filter(pk__in=list(asset_ids))
-    rows = assets.annotate(
+        assets = assets.filter(pk__in=asset_ids)
+    return assets.annotate(
         last_close=Subquery(bars.values("close")[:1]), last_date=Subquery(bars.values("date")[:1])
     ).values_list("pk", "symbol", "last_close", "last_date")
+
+
+def latest_prices(
+    *, asset_ids: Iterable[int] | None = None, on: date | None = None
+) -> dict[int, LastPrice]:
+    """The latest close on or before ``on`` for each asset that has one."""
+    rows = _latest_bars(None if asset_ids is None else list(asset_ids), on)
     return {
         pk: LastPrice(pk, symbol, close, day)
         for pk, symbol, close, day in rows
@@ -178,6 +184,22 @@ def household_value_history(*, household_id: int) -> list[tuple[date, Decimal, D
     return [(r["date"], r["value"] + r["cash_total"], r["flow"]) for r in rows]
 
 
+@prepared_read
+def _asset_symbols(asset_ids: list[int]) -> QuerySet[Any, Any]:
+    return Asset.objects.filter(pk__in=asset_ids).values_list("pk", "symbol")
+
+
+@prepared_read
+def _frame_bars(asset_ids: list[int], start: date, end: date, as_text: bool) -> QuerySet[Any, Any]:
+    bars = PriceBar.objects.filter(asset_id__in=asset_ids, date__gte=start, date__lte=end)
+    if as_text:
+        # SQLite's adapter parses every date value; as text, each distinct day is parsed once
+        return bars.annotate(day=Cast("date", output_field=CharField())).values_list(
+            "day", "asset_id", "close"
+        )
+    return bars.values_list("date", "asset_id", "close")
+
+
 def price_frame(*, asset_ids: Iterable[int], start: date, end: date) -> pd.DataFrame:
     """Daily closes as a (date x symbol) float frame, NaN where an asset has no bar.
 
@@ -185,20 +207,8 @@ def price_frame(*, asset_ids: Iterable[int], start: date, end: date) -> pd.DataF
     year of 20 assets is some 5,000 rows, read by every proposal run and recommendation.
     """
     ids = list(asset_ids)
-    symbols = dict(Asset.objects.filter(pk__in=ids).values_list("pk", "symbol"))
-    bars = PriceBar.objects.filter(asset_id__in=ids, date__gte=start, date__lte=end)
-    query: QuerySet[Any, Any]
-    if connection.vendor == "sqlite":
-        # SQLite's adapter parses every date value; as text, each distinct day is parsed once
-        query = bars.annotate(day=Cast("date", output_field=CharField())).values_list(
-            "day", "asset_id", "close"
-        )
-    else:
-        query = bars.values_list("date", "asset_id", "close")
-    sql, params = query.query.sql_with_params()
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        rows = cursor.fetchall()
+    symbols = dict(_asset_symbols(ids))
+    rows = _frame_bars.raw(ids, start, end, connection.vendor == "sqlite")
     if not rows:
         return pd.DataFrame()
     days = [row[0] for row in rows]

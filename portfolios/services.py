@@ -6,9 +6,10 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from typing import Any
 
 from django.db import transaction
-from django.db.models import Sum
+from django.db.models import QuerySet, Sum
 from django.utils import timezone
 
 from portfolios.core.errors import InvalidInput
@@ -26,6 +27,7 @@ from portfolios.models import (
     Transaction,
     TransactionKind,
 )
+from portfolios.prepared import prepared_read
 from portfolios.selectors import latest_prices
 
 BATCH_SIZE = 5000
@@ -227,20 +229,28 @@ def cash_withdraw(
     return txn
 
 
-def position_sync(*, account_id: int, asset_ids: Iterable[int]) -> None:
-    """Set each position to the sum of its open lots (the ledger's invariant), inside a transaction."""
-    ids = list(asset_ids)
-    totals = dict(
-        TaxLot.objects.filter(account_id=account_id, asset_id__in=ids, quantity__gt=0)
+@prepared_read
+def _open_quantities(account_id: int, asset_ids: list[int]) -> QuerySet[TaxLot, Any]:
+    return (
+        TaxLot.objects.filter(account_id=account_id, asset_id__in=asset_ids, quantity__gt=0)
         .values("asset_id")
         .annotate(total=Sum("quantity"))
         .values_list("asset_id", "total")
     )
-    existing = set(
-        Position.objects.filter(account_id=account_id, asset_id__in=ids).values_list(
-            "asset_id", flat=True
-        )
+
+
+@prepared_read
+def _positions_held(account_id: int, asset_ids: list[int]) -> QuerySet[Position, Any]:
+    return Position.objects.filter(account_id=account_id, asset_id__in=asset_ids).values_list(
+        "asset_id", flat=True
     )
+
+
+def position_sync(*, account_id: int, asset_ids: Iterable[int]) -> None:
+    """Set each position to the sum of its open lots (the ledger's invariant), inside a transaction."""
+    ids = list(asset_ids)
+    totals = dict(_open_quantities(account_id, ids))
+    existing = set(_positions_held(account_id, ids))
     now = timezone.now()
     for asset_id in ids:
         total = totals.get(asset_id) or ZERO

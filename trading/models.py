@@ -20,6 +20,7 @@ from portfolios.models import (
     TradeSide,
     Transaction,
 )
+from portfolios.prepared import prepared_read
 
 
 class RiskLimit(models.Model):
@@ -143,8 +144,13 @@ class ExecutionPolicy(models.Model):
 
     @classmethod
     def current(cls) -> ExecutionPolicy:
-        policy, _ = cls.objects.get_or_create(pk=1)
-        return policy
+        found = _policy_row(1)
+        return found[0] if found else cls.objects.get_or_create(pk=1)[0]
+
+
+@prepared_read
+def _policy_row(pk: int) -> models.QuerySet[ExecutionPolicy]:
+    return ExecutionPolicy.objects.filter(pk=pk)
 
 
 class OrderStatus(models.TextChoices):

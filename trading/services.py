@@ -27,9 +27,10 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import ROUND_CEILING, Decimal
+from typing import Any
 
 from django.db import transaction
-from django.db.models import Count, Exists, F, Q, Sum
+from django.db.models import Count, Exists, F, Q, QuerySet, Sum
 from django.utils import timezone
 
 from portfolios.core.errors import Conflict, InvalidInput, NotFound
@@ -47,6 +48,7 @@ from portfolios.models import (
     ProposalTrade,
     RebalanceProposal,
 )
+from portfolios.prepared import PreparedRead, prepared_read
 from portfolios.selectors import LastPrice, latest_prices
 from portfolios.services import audit_record
 from trading.brokers.base import (
@@ -113,9 +115,14 @@ def broker_for(name: str | None = None) -> Broker:
 # --- Risk limits ----------------------------------------------------------------------------------
 
 
+@prepared_read
+def _first_limit() -> QuerySet[RiskLimit]:
+    return RiskLimit.objects.order_by("pk")[:1]
+
+
 def risk_limit_current() -> RiskLimit:
-    limit = RiskLimit.objects.order_by("pk").first()
-    return limit if limit is not None else RiskLimit.objects.create()
+    found = _first_limit()
+    return found[0] if found else RiskLimit.objects.create()
 
 
 LIMIT_FIELDS = (
@@ -192,6 +199,31 @@ def market_context(now: datetime, *, non_fractionable: Iterable[str] = ()) -> Ma
     )
 
 
+@prepared_read
+def _recent_bars(asset_ids: list[int], after: date, newest: date) -> QuerySet[PriceBar, Any]:
+    return (
+        PriceBar.objects.filter(asset_id__in=asset_ids, date__gt=after, date__lte=newest)
+        .order_by("-date")
+        .values_list("asset_id", "close", "volume")
+    )
+
+
+@prepared_read
+def _account_holdings(account_id: int) -> QuerySet[Position, Any]:
+    return Position.objects.filter(account_id=account_id, quantity__gt=0).values_list(
+        "asset__symbol", "asset_id", "quantity"
+    )
+
+
+@prepared_read
+def _account_live_orders(account_id: int) -> QuerySet[Order, Any]:
+    return Order.objects.filter(
+        account_id=account_id, status__in=LIVE_ORDER_STATUSES, parent__isnull=False
+    ).values_list(
+        "pk", "side", "asset__symbol", "asset_id", "quantity", "filled_quantity", "limit_price"
+    )
+
+
 def _recent_market(
     assets: dict[str, int],
 ) -> tuple[dict[str, Decimal], dict[str, Decimal], dict[str, Decimal]]:
@@ -203,12 +235,8 @@ def _recent_market(
     closes: dict[str, list[Decimal]] = {}
     volumes: dict[str, list[int]] = {}
     if newest is not None:
-        for asset_id, close, volume in (
-            PriceBar.objects.filter(
-                asset_id__in=assets.values(), date__gt=newest - timedelta(days=40), date__lte=newest
-            )
-            .order_by("-date")
-            .values_list("asset_id", "close", "volume")
+        for asset_id, close, volume in _recent_bars(
+            list(assets.values()), newest - timedelta(days=40), newest
         ):
             symbol = symbol_of[asset_id]
             closes.setdefault(symbol, []).append(close)
@@ -240,16 +268,12 @@ class _AccountBook:
         self.account = account
         known = dict(assets)
         self.holdings: dict[str, Decimal] = {}
-        for symbol, asset_id, qty in Position.objects.filter(
-            account=account, quantity__gt=0
-        ).values_list("asset__symbol", "asset_id", "quantity"):
+        for symbol, asset_id, qty in _account_holdings(account.pk):
             self.holdings[symbol] = qty
             known[symbol] = asset_id
         self.live: dict[int, _LiveOrder] = {}
-        for pk, side, symbol, asset_id, qty, filled, limit_price in Order.objects.filter(
-            account=account, status__in=LIVE_ORDER_STATUSES, parent__isnull=False
-        ).values_list(
-            "pk", "side", "asset__symbol", "asset_id", "quantity", "filled_quantity", "limit_price"
+        for pk, side, symbol, asset_id, qty, filled, limit_price in _account_live_orders(
+            account.pk
         ):
             self.live[pk] = _LiveOrder(side, symbol, qty - filled, limit_price)
             known[symbol] = asset_id
@@ -318,10 +342,15 @@ def _excluded_symbols(proposal_ids: Iterable[int]) -> dict[int, list[str]]:
     one query."""
     return {
         pk: list((diagnostics or {}).get("excluded", []))
-        for pk, diagnostics in RebalanceProposal.objects.filter(
-            pk__in=list(proposal_ids)
-        ).values_list("pk", "recommendation__diagnostics")
+        for pk, diagnostics in _proposal_diagnostics(list(proposal_ids))
     }
+
+
+@prepared_read
+def _proposal_diagnostics(proposal_ids: list[int]) -> QuerySet[RebalanceProposal, Any]:
+    return RebalanceProposal.objects.filter(pk__in=proposal_ids).values_list(
+        "pk", "recommendation__diagnostics"
+    )
 
 
 @dataclass(frozen=True)
@@ -342,11 +371,35 @@ def proposal_orders_create(*, proposal_id: int, now: datetime) -> list[Order]:
     return list(Order.objects.filter(proposal_id=proposal_id, parent__isnull=True))
 
 
+def _one(rows: list[Any], model: Any, pk: int) -> Any:
+    """The single row of a read by primary key, or the model's ``DoesNotExist``."""
+    if not rows:
+        raise model.DoesNotExist(f"{model.__name__} matching query does not exist (pk={pk}).")
+    return rows[0]
+
+
+@prepared_read
+def _proposal_locked(proposal_id: int) -> QuerySet[RebalanceProposal]:
+    return RebalanceProposal.objects.select_for_update().filter(pk=proposal_id)
+
+
+@prepared_read
+def _proposal_trades(proposal_id: int) -> QuerySet[ProposalTrade]:
+    return ProposalTrade.objects.filter(proposal_id=proposal_id).order_by("sequence")
+
+
+@prepared_read
+def _parent_refs(proposal_id: int) -> QuerySet[Order, Any]:
+    return Order.objects.filter(proposal_id=proposal_id, parent__isnull=True).values_list(
+        "client_order_id", flat=True
+    )
+
+
 def _proposal_orders_record(*, proposal_id: int, now: datetime) -> None:
     """:func:`proposal_orders_create` without reading the orders back (the execution loop reads
     what it needs itself)."""
     with transaction.atomic():
-        proposal = RebalanceProposal.objects.select_for_update().get(pk=proposal_id)
+        proposal = _one(_proposal_locked(proposal_id), RebalanceProposal, proposal_id)
         if proposal.status == ProposalStatus.APPROVED:
             proposal.status = ProposalStatus.EXECUTING
             proposal.save(update_fields=["status", "updated_at"])
@@ -365,12 +418,8 @@ def _proposal_orders_record(*, proposal_id: int, now: datetime) -> None:
             return
         elif proposal.status != ProposalStatus.EXECUTING:
             raise Conflict(f"proposal {proposal_id} is {proposal.status}, not approved")
-        trades = list(proposal.trades.order_by("sequence"))
-        existing = set(
-            Order.objects.filter(proposal=proposal, parent__isnull=True).values_list(
-                "client_order_id", flat=True
-            )
-        )
+        trades = _proposal_trades(proposal.pk)
+        existing = set(_parent_refs(proposal.pk))
         missing = [t for t in trades if t.client_order_id not in existing]
         if missing:
             # the unique client order ids keep this idempotent; the proposal's row lock serialises it
@@ -567,6 +616,17 @@ def order_submit(*, order_id: int, now: datetime, broker: Broker | None = None) 
     return orders[0]
 
 
+@prepared_read
+def _orders_locked(order_ids: list[int]) -> QuerySet[Order]:
+    """The orders with their assets and accounts, locked in id order (as everywhere)."""
+    return (
+        Order.objects.select_for_update(of=("self",))
+        .select_related("asset", "account")
+        .filter(pk__in=order_ids)
+        .order_by("pk")
+    )
+
+
 def _orders_check(*, order_ids: Sequence[int], now: datetime) -> tuple[list[Order], list[Order]]:
     """Lock the orders, run the pre-trade checks of those that are due, in the given order, and
     mark the ones that pass ``submitting``, in one transaction.
@@ -577,13 +637,7 @@ def _orders_check(*, order_ids: Sequence[int], now: datetime) -> tuple[list[Orde
     """
     position = {pk: i for i, pk in enumerate(order_ids)}
     with transaction.atomic():
-        orders = sorted(
-            Order.objects.select_for_update(of=("self",))
-            .select_related("asset", "account")
-            .filter(pk__in=order_ids)
-            .order_by("pk"),  # locks taken in one order everywhere
-            key=lambda o: position[o.pk],
-        )
+        orders = sorted(_orders_locked(list(order_ids)), key=lambda o: position[o.pk])
         assets: dict[int, dict[str, int]] = {}  # each account's assets in this round
         for order in orders:
             assets.setdefault(order.account_id, {})[order.asset.symbol] = order.asset_id
@@ -783,21 +837,31 @@ def _iceberg_waiting(orders: Sequence[Order]) -> set[int]:
     return waiting
 
 
+@functools.cache
+def _due_orders(limit: int) -> PreparedRead:
+    """The first ``limit`` child orders due at ``now``: pending and scheduled by then, held
+    until then, or stuck in ``submitting`` since ``stale``."""
+
+    def build(now: datetime, stale: datetime) -> QuerySet[Order]:
+        return (
+            Order.objects.filter(parent__isnull=False)
+            .filter(
+                Q(status=OrderStatus.PENDING, scheduled_at__lte=now)
+                | Q(status=OrderStatus.PENDING, scheduled_at__isnull=True)
+                | Q(status=OrderStatus.HELD, not_before__lte=now)
+                | Q(status=OrderStatus.SUBMITTING, submitted_at__lte=stale)
+            )
+            .order_by("proposal_id", "side", "sequence", "pk")
+            .only("algo", "sequence", "status", "parent_id")[:limit]
+        )
+
+    return PreparedRead(build, name=f"due orders (first {limit})")
+
+
 def orders_release_due(*, now: datetime, broker: Broker | None = None, limit: int = 200) -> int:
     """Submit every child order that is due (and resolve any stuck in ``submitting``)."""
     broker = broker or broker_for()
-    due = (
-        Order.objects.filter(parent__isnull=False)
-        .filter(
-            Q(status=OrderStatus.PENDING, scheduled_at__lte=now)
-            | Q(status=OrderStatus.PENDING, scheduled_at__isnull=True)
-            | Q(status=OrderStatus.HELD, not_before__lte=now)
-            | Q(status=OrderStatus.SUBMITTING, submitted_at__lte=now - timedelta(seconds=30))
-        )
-        .order_by("proposal_id", "side", "sequence", "pk")
-        .only("algo", "sequence", "status", "parent_id")[:limit]
-    )
-    due_orders = list(due)
+    due_orders = _due_orders(limit)(now, now - timedelta(seconds=30))
     waiting = _iceberg_waiting(due_orders)
     release = [o.pk for o in due_orders if o.pk not in waiting]
     if not release:
@@ -816,21 +880,17 @@ def orders_release_due(*, now: datetime, broker: Broker | None = None, limit: in
 # --- Fills ------------------------------------------------------------------------------------------
 
 
-def pending_buy_orders(
-    household_ids: Collection[int], *, exclude: str | None = None
-) -> list[PendingOrder]:
-    """The households' live buy slices not filled yet (they wash a loss like a purchase), each
-    under its parent's reference: the acquisition id its fills and pending wash sales carry.
-    ``exclude``: a slice left out (the one being booked)."""
+@prepared_read
+def _pending_buys(household_ids: list[int], exclude: str | None) -> QuerySet[Order, Any]:
     rows = Order.objects.filter(
-        account__household_id__in=list(household_ids),
+        account__household_id__in=household_ids,
         side="buy",
         parent__isnull=False,
         status__in=LIVE_ORDER_STATUSES,
     )
     if exclude is not None:
         rows = rows.exclude(client_order_id=exclude)
-    columns = rows.values_list(
+    return rows.values_list(
         "parent__client_order_id",
         "account_id",
         "asset__symbol",
@@ -839,6 +899,15 @@ def pending_buy_orders(
         "scheduled_at",
         "created_at",
     )
+
+
+def pending_buy_orders(
+    household_ids: Collection[int], *, exclude: str | None = None
+) -> list[PendingOrder]:
+    """The households' live buy slices not filled yet (they wash a loss like a purchase), each
+    under its parent's reference: the acquisition id its fills and pending wash sales carry.
+    ``exclude``: a slice left out (the one being booked)."""
+    columns = _pending_buys(list(household_ids), exclude)
     return [
         PendingOrder(
             order_ref=parent_ref,
@@ -872,6 +941,32 @@ class FillsBooked:
     finished: list[int]
 
 
+@prepared_read
+def _orders_to_book(client_order_ids: list[str]) -> QuerySet[Order]:
+    return (
+        Order.objects.select_for_update(of=("self",))
+        .select_related("account", "asset")
+        # of the parent and the proposal trade, a booking needs one column each
+        .annotate(
+            parent_ref=F("parent__client_order_id"), trade_purpose=F("proposal_trade__purpose")
+        )
+        .filter(client_order_id__in=client_order_ids)
+        .order_by("pk")
+    )
+
+
+@prepared_read
+def _fills_booked(execution_ids: list[str]) -> QuerySet[Fill]:
+    return Fill.objects.filter(execution_id__in=execution_ids)
+
+
+@prepared_read
+def _booked_execution_ids(execution_ids: list[str]) -> QuerySet[Fill, Any]:
+    return Fill.objects.filter(execution_id__in=execution_ids).values_list(
+        "execution_id", flat=True
+    )
+
+
 def fills_apply(
     *, fills: Sequence[BrokerFill], settle: bool = True, isolate: bool = True
 ) -> FillsBooked:
@@ -891,19 +986,9 @@ def fills_apply(
     with transaction.atomic():
         orders = {
             o.client_order_id: o
-            for o in Order.objects.select_for_update(of=("self",))
-            .select_related("account", "asset")
-            # of the parent and the proposal trade, a booking needs one column each
-            .annotate(
-                parent_ref=F("parent__client_order_id"), trade_purpose=F("proposal_trade__purpose")
-            )
-            .filter(client_order_id__in={f.client_order_id for f in fills})
-            .order_by("pk")
+            for o in _orders_to_book(list(dict.fromkeys(f.client_order_id for f in fills)))
         }
-        existing = {
-            f.execution_id: f
-            for f in Fill.objects.filter(execution_id__in=[f.execution_id for f in fills])
-        }
+        existing = {f.execution_id: f for f in _fills_booked([f.execution_id for f in fills])}
         session = LedgerSession(assets=[o.asset for o in orders.values()])
         session.lock(o.account_id for o in orders.values())
         for fill in fills:
@@ -1021,9 +1106,14 @@ def _fill_book(
     return row
 
 
+@prepared_read
+def _parents_and_proposals(order_ids: list[int]) -> QuerySet[Order, Any]:
+    return Order.objects.filter(pk__in=order_ids).values_list("parent_id", "proposal_id")
+
+
 def orders_settle(*, order_ids: Sequence[int], now: datetime) -> None:
     """Bring the parents and proposals of finished orders up to date, once each."""
-    orders = list(Order.objects.filter(pk__in=order_ids).values_list("parent_id", "proposal_id"))
+    orders = _parents_and_proposals(list(order_ids))
     with transaction.atomic():
         _parents_update(sorted({parent for parent, _ in orders if parent}), now=now)
         for proposal_id in sorted({proposal for _, proposal in orders if proposal}):
@@ -1055,10 +1145,15 @@ def _harvest_block(
         )
 
 
+@prepared_read
+def _order_locked(order_id: int) -> QuerySet[Order]:
+    return Order.objects.select_for_update().filter(pk=order_id)
+
+
 def order_close_unfilled(*, order_id: int, status: str, reason: str, now: datetime) -> None:
     """An order that will not fill further (cancelled or expired at the broker)."""
     with transaction.atomic():
-        order = Order.objects.select_for_update().get(pk=order_id)
+        order = _one(_order_locked(order_id), Order, order_id)
         if order.status in TERMINAL:
             return
         order.status = OrderStatus.FILLED if order.filled_quantity >= order.quantity else status
@@ -1087,21 +1182,9 @@ def _parent_update(parent_id: int, *, now: datetime) -> None:
     _parents_update([parent_id], now=now)
 
 
-def _parents_update(parent_ids: Sequence[int], *, now: datetime) -> None:
-    """Sum the slices into their parents (locked, in id order) and close the parents whose
-    slices are all final, with their implementation shortfall; the slices, their fills and the
-    last prices are read once for all the parents."""
-    if not parent_ids:
-        return
-    parents = list(
-        Order.objects.select_for_update(of=("self",))
-        .select_related("asset", "account")
-        .filter(pk__in=parent_ids)
-        .order_by("pk")
-    )
-    children: dict[int, list[Order]] = {}
-    slices: dict[int, Order] = {}
-    for child in (
+@prepared_read
+def _slices_of(parent_ids: list[int]) -> QuerySet[Order]:
+    return (
         Order.objects.filter(parent_id__in=parent_ids)
         .order_by("sequence", "pk")
         .only(
@@ -1114,11 +1197,28 @@ def _parents_update(parent_ids: Sequence[int], *, now: datetime) -> None:
             "fees",
             "last_error",
         )
-    ):
+    )
+
+
+@prepared_read
+def _fills_of(order_ids: list[int]) -> QuerySet[Fill]:
+    return Fill.objects.filter(order_id__in=order_ids)
+
+
+def _parents_update(parent_ids: Sequence[int], *, now: datetime) -> None:
+    """Sum the slices into their parents (locked, in id order) and close the parents whose
+    slices are all final, with their implementation shortfall; the slices, their fills and the
+    last prices are read once for all the parents."""
+    if not parent_ids:
+        return
+    parents = _orders_locked(list(parent_ids))
+    children: dict[int, list[Order]] = {}
+    slices: dict[int, Order] = {}
+    for child in _slices_of(list(parent_ids)):
         children.setdefault(child.parent_id or 0, []).append(child)
         slices[child.pk] = child
     fills: dict[int, list[Fill]] = {}
-    for fill in Fill.objects.filter(order_id__in=list(slices)):
+    for fill in _fills_of(list(slices)):
         fill.order = slices[fill.order_id]  # the slice just read: no join, no second copy
         fills.setdefault(fill.order.parent_id or 0, []).append(fill)
     last = latest_prices(asset_ids={p.asset_id for p in parents})
@@ -1269,21 +1369,34 @@ def _summarise_shortfall(parents: Sequence[Order]) -> dict[str, str]:
     }
 
 
+@prepared_read
+def _proposal_progress_row(proposal_id: int) -> QuerySet[RebalanceProposal]:
+    return (
+        RebalanceProposal.objects.select_for_update()
+        .only("status", "account_id", "withdrawal_amount")
+        .filter(pk=proposal_id)
+    )
+
+
+@prepared_read
+def _proposal_parents(proposal_id: int) -> QuerySet[Order]:
+    return Order.objects.filter(proposal_id=proposal_id, parent__isnull=True).only(
+        "status", "filled_quantity", "fees", "cost_analysis", "client_order_id"
+    )
+
+
+@prepared_read
+def _proposal_status(proposal_id: int) -> QuerySet[RebalanceProposal, Any]:
+    return RebalanceProposal.objects.filter(pk=proposal_id).values_list("status", flat=True)
+
+
 def proposal_progress(*, proposal_id: int, now: datetime) -> str:
     """Close an executing proposal once every order is final: done, partially done or failed."""
     # the columns read and written here (the lock is the row's)
-    proposal = (
-        RebalanceProposal.objects.select_for_update()
-        .only("status", "account_id", "withdrawal_amount")
-        .get(pk=proposal_id)
-    )
+    proposal = _one(_proposal_progress_row(proposal_id), RebalanceProposal, proposal_id)
     if proposal.status != ProposalStatus.EXECUTING:
         return proposal.status
-    parents = list(
-        Order.objects.filter(proposal_id=proposal_id, parent__isnull=True).only(
-            "status", "filled_quantity", "fees", "cost_analysis", "client_order_id"
-        )
-    )
+    parents = _proposal_parents(proposal_id)
     if any(p.status not in TERMINAL for p in parents):
         return proposal.status
     filled = [p for p in parents if p.filled_quantity > 0]
@@ -1367,17 +1480,36 @@ def _publish_order(order: Order, event: str, **extra: object) -> None:
     )
 
 
+@prepared_read
+def _sync_state(broker: str) -> QuerySet[BrokerSyncState]:
+    return BrokerSyncState.objects.filter(broker=broker)
+
+
+@prepared_read
+def _open_at_broker() -> QuerySet[Order]:
+    """Slices the broker accepted that have not finished."""
+    return Order.objects.filter(
+        status__in=[OrderStatus.ACCEPTED, OrderStatus.PARTIALLY_FILLED], parent__isnull=False
+    )
+
+
+@prepared_read
+def _sent_and_open() -> QuerySet[Order]:
+    """Orders that went to a broker and have not finished (parents are never sent)."""
+    return Order.objects.filter(
+        status__in=[OrderStatus.ACCEPTED, OrderStatus.PARTIALLY_FILLED],
+        submitted_at__isnull=False,
+    )
+
+
 def fills_sync(*, now: datetime, broker: Broker | None = None) -> int:
     """Read new fills from the broker and book them; also close orders the broker finished."""
     broker = broker or broker_for()
-    state, _ = BrokerSyncState.objects.get_or_create(broker=broker.name)
+    found = _sync_state(broker.name)
+    state = found[0] if found else BrokerSyncState.objects.get_or_create(broker=broker.name)[0]
     since = state.last_fill_at - timedelta(minutes=5) if state.last_fill_at else None
     fills = list(broker.fills_since(since, now=now))
-    already = set(
-        Fill.objects.filter(execution_id__in=[f.execution_id for f in fills]).values_list(
-            "execution_id", flat=True
-        )
-    )
+    already = set(_booked_execution_ids([f.execution_id for f in fills]))
     latest = state.last_fill_at
     for fill in fills:
         latest = max(latest, fill.executed_at) if latest else fill.executed_at
@@ -1406,9 +1538,7 @@ def fills_sync(*, now: datetime, broker: Broker | None = None) -> int:
         orders_settle(order_ids=result.finished, now=now)
     if latest != state.last_fill_at:
         BrokerSyncState.objects.filter(pk=state.pk).update(last_fill_at=latest)
-    for order in Order.objects.filter(
-        status__in=[OrderStatus.ACCEPTED, OrderStatus.PARTIALLY_FILLED], parent__isnull=False
-    ):
+    for order in _open_at_broker():
         at_broker = broker.get_order(order.client_order_id)
         closed = at_broker is not None and at_broker.status in (
             BrokerOrderStatus.CANCELED,
@@ -1435,10 +1565,7 @@ def orders_expire(*, now: datetime, broker: Broker | None = None) -> int:
     today = now.astimezone(NEW_YORK).date()
     expired = 0
     # orders that went to a broker (parents only group their slices and are never sent)
-    for order in Order.objects.filter(
-        status__in=[OrderStatus.ACCEPTED, OrderStatus.PARTIALLY_FILLED],
-        submitted_at__isnull=False,
-    ):
+    for order in _sent_and_open():
         if order.submitted_at is None or order.submitted_at.astimezone(NEW_YORK).date() >= today:
             continue
         with contextlib.suppress(BrokerError, Conflict, NotFound):  # already final at the broker
@@ -1501,10 +1628,10 @@ def proposal_execute(
         result = trading_tick(now=now, broker=broker, sweep=round_ == 0)
         if not result["sent"] and not result["booked"]:
             break
-        status = RebalanceProposal.objects.values_list("status", flat=True).get(pk=proposal_id)
+        status = _one(_proposal_status(proposal_id), RebalanceProposal, proposal_id)
         if status != ProposalStatus.EXECUTING:
             break  # every order is final: no need for another round
-    status = RebalanceProposal.objects.values_list("status", flat=True).get(pk=proposal_id)
+    status = _one(_proposal_status(proposal_id), RebalanceProposal, proposal_id)
     counts = Order.objects.filter(proposal_id=proposal_id, parent__isnull=False).aggregate(
         orders=Count("pk"),
         submitted=Count("pk", filter=~Q(status__in=[OrderStatus.PENDING, OrderStatus.HELD])),

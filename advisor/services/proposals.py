@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from advisor.models import Role
@@ -57,6 +58,7 @@ from portfolios.models import (
     Recommendation,
     TaxLot,
 )
+from portfolios.prepared import prepared_read
 from portfolios.selectors import latest_prices, price_frame
 from portfolios.services import audit_record
 from trading.core.costs import FeeSchedule, estimate_trading_cost
@@ -100,7 +102,7 @@ class MarketSnapshot:
 
     def __init__(self, *, as_of: dt.date) -> None:
         self.as_of = as_of
-        self.assets = {a.symbol: a for a in Asset.objects.all()}
+        self.assets = {a.symbol: a for a in _all_assets()}
         self.slot_of = {s: (a.replacement_group or s) for s, a in self.assets.items()}
         self.slot_members: dict[str, list[str]] = {}
         for symbol in sorted(self.assets):
@@ -159,24 +161,65 @@ class MarketSnapshot:
         return f"group:{group}" if group else f"symbol:{symbol}"
 
 
+@prepared_read
+def _all_assets() -> QuerySet[Asset]:
+    return Asset.objects.all()
+
+
+@prepared_read
+def _accounts_with_households(account_ids: list[int]) -> QuerySet[Account]:
+    return Account.objects.filter(pk__in=account_ids).select_related("household")
+
+
+@prepared_read
+def _current_recommendations(household_ids: list[int]) -> QuerySet[Recommendation]:
+    return Recommendation.objects.filter(household_id__in=household_ids, is_current=True)
+
+
+@prepared_read
+def _holdings_of(account_ids: list[int]) -> QuerySet[Position, Any]:
+    return Position.objects.filter(account_id__in=account_ids, quantity__gt=0).values_list(
+        "account_id", "asset__symbol", "quantity"
+    )
+
+
+@prepared_read
+def _open_lots_of(account_ids: list[int]) -> QuerySet[TaxLot, Any]:
+    return (
+        TaxLot.objects.filter(account_id__in=account_ids, quantity__gt=0)
+        .order_by("id")
+        .values_list(
+            "pk",
+            "account_id",
+            "asset__symbol",
+            "quantity",
+            "cost_basis",
+            "acquired_on",
+            "holding_period_start",
+            "acquisition_id",
+            "wash_sale_adjustment",
+            "replacement_for_id",
+        )
+    )
+
+
+@prepared_read
+def _blocks_in_force(household_ids: list[int], on: dt.date) -> QuerySet[HarvestBlock, Any]:
+    return HarvestBlock.objects.filter(
+        household_id__in=household_ids, blocked_until__gte=on
+    ).values_list("household_id", "identity_key")
+
+
 class AccountBooks:
     """The accounts of one run with their positions, lots, recommendations and blocks, read in a
     handful of queries whatever the number of accounts."""
 
     def __init__(self, *, account_ids: Sequence[int], market: MarketSnapshot) -> None:
-        self.accounts = {
-            a.pk: a
-            for a in Account.objects.filter(pk__in=list(account_ids)).select_related("household")
-        }
-        households = {a.household_id for a in self.accounts.values()}
-        self.recommendations = {
-            r.household_id: r
-            for r in Recommendation.objects.filter(household_id__in=households, is_current=True)
-        }
+        self.accounts = {a.pk: a for a in _accounts_with_households(list(account_ids))}
+        households = sorted({a.household_id for a in self.accounts.values()})
+        self.recommendations = {r.household_id: r for r in _current_recommendations(households)}
         self.holdings: dict[int, dict[str, Decimal]] = {pk: {} for pk in self.accounts}
-        for account_id, symbol, qty in Position.objects.filter(
-            account_id__in=self.accounts, quantity__gt=0
-        ).values_list("account_id", "asset__symbol", "quantity"):
+        for account_id, symbol, qty in _holdings_of(list(self.accounts)):
             self.holdings[account_id][symbol] = qty
         self.lots: dict[int, dict[str, list[tax.TaxLot]]] = {pk: {} for pk in self.accounts}
         for (
@@ -190,22 +233,7 @@ class AccountBooks:
             acquisition,
             adjustment,
             replaced,
-        ) in (
-            TaxLot.objects.filter(account_id__in=self.accounts, quantity__gt=0)
-            .order_by("id")
-            .values_list(
-                "pk",
-                "account_id",
-                "asset__symbol",
-                "quantity",
-                "cost_basis",
-                "acquired_on",
-                "holding_period_start",
-                "acquisition_id",
-                "wash_sale_adjustment",
-                "replacement_for_id",
-            )
-        ):
+        ) in _open_lots_of(list(self.accounts)):
             self.lots[account_id].setdefault(symbol, []).append(
                 tax.TaxLot(
                     lot_id=str(pk),
@@ -221,9 +249,7 @@ class AccountBooks:
                 )
             )
         keys: dict[int, set[str]] = {}
-        for household_id, key in HarvestBlock.objects.filter(
-            household_id__in=households, blocked_until__gte=market.as_of
-        ).values_list("household_id", "identity_key"):
+        for household_id, key in _blocks_in_force(households, market.as_of):
             keys.setdefault(household_id, set()).add(key)
         self.blocked = {
             household_id: frozenset(

@@ -19,12 +19,15 @@ from collections.abc import Sequence
 from dataclasses import replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from django.db import transaction
+from django.db.models import QuerySet
 
 from portfolios.core.errors import InvalidInput, NotFound
 from portfolios.core.money import ZERO
 from portfolios.models import Asset, Position, PriceBar
+from portfolios.prepared import prepared_read
 from trading.brokers.base import (
     BrokerAccount,
     BrokerFill,
@@ -62,17 +65,46 @@ _STATUS = {
 }
 
 
+@prepared_read
+def _listed_bars(symbol: str, on: date | None) -> QuerySet[PriceBar, Any]:
+    """The last 61 bars of the symbol up to ``on``, newest first."""
+    history = PriceBar.objects.filter(asset__symbol=symbol)
+    if on is not None:
+        history = history.filter(date__lte=on)
+    return history.order_by("-date").values_list("close", "volume", "asset__fractionable")[:61]
+
+
+@prepared_read
+def _exchange_order_locked(client_order_id: str) -> QuerySet[SimulatedExchangeOrder]:
+    return (
+        SimulatedExchangeOrder.objects.select_for_update()
+        .filter(client_order_id=client_order_id)
+        .order_by("pk")[:1]
+    )
+
+
+@prepared_read
+def _resting_limit_orders() -> QuerySet[SimulatedExchangeOrder]:
+    return SimulatedExchangeOrder.objects.filter(
+        order_type=OrderType.LIMIT.value,
+        status__in=[BrokerOrderStatus.ACCEPTED, BrokerOrderStatus.PARTIALLY_FILLED],
+    )
+
+
+@prepared_read
+def _exchange_fills(since: datetime | None) -> QuerySet[SimulatedExchangeFill]:
+    fills = SimulatedExchangeFill.objects.select_related("order").order_by("executed_at", "id")
+    if since is not None:
+        fills = fills.filter(executed_at__gt=since)
+    return fills
+
+
 def listed_asset(
     symbol: str, *, on: date | None = None, spread_bps: Decimal = Decimal(5)
 ) -> ListedAsset:
     """The asset as the exchange sees it on ``on``, from the platform's daily bars up to that day
     (a backtest's simulated clock never lets the venue see a later price)."""
-    history = PriceBar.objects.filter(asset__symbol=symbol)
-    if on is not None:
-        history = history.filter(date__lte=on)
-    bars = list(
-        history.order_by("-date").values_list("close", "volume", "asset__fractionable")[:61]
-    )
+    bars = _listed_bars(symbol, on)
     if not bars:
         if not Asset.objects.filter(symbol=symbol).exists():
             raise NotFound(f"the simulated exchange does not list {symbol}")
@@ -142,13 +174,9 @@ class SimulatedBroker:
         if self.latency_ms:
             time.sleep(self.latency_ms / 1000)  # the round trip to the venue, in wall-clock time
         with transaction.atomic():
-            existing = (
-                SimulatedExchangeOrder.objects.select_for_update()
-                .filter(client_order_id=intent.client_order_id)
-                .first()
-            )
-            if existing is not None:
-                return _to_broker_order(existing)
+            found = _exchange_order_locked(intent.client_order_id)
+            if found:
+                return _to_broker_order(found[0])
             try:
                 asset = listed_asset(intent.symbol, on=now.date())
             except NotFound as exc:
@@ -237,10 +265,7 @@ class SimulatedBroker:
 
     def _match_resting(self, now: datetime) -> None:
         """Resting limit orders trade when today's market has moved through their price."""
-        for row in SimulatedExchangeOrder.objects.filter(
-            order_type=OrderType.LIMIT.value,
-            status__in=[BrokerOrderStatus.ACCEPTED, BrokerOrderStatus.PARTIALLY_FILLED],
-        ):
+        for row in _resting_limit_orders():
             asset = listed_asset(row.symbol, on=now.date())
             crosses = (
                 row.side == OrderSide.BUY and asset.reference_price <= (row.limit_price or ZERO)
@@ -296,9 +321,7 @@ class SimulatedBroker:
 
     def fills_since(self, since: datetime | None, *, now: datetime) -> Sequence[BrokerFill]:
         self._match_resting(now)
-        fills = SimulatedExchangeFill.objects.select_related("order").order_by("executed_at", "id")
-        if since is not None:
-            fills = fills.filter(executed_at__gt=since)
+        fills = _exchange_fills(since)
         return [
             BrokerFill(
                 execution_id=f.execution_id,
