@@ -191,7 +191,7 @@ class PreparedRead:
         plans = self._plans.get(conn)
         plan = plans.get(shape) if plans is not None else None
         if plan is None:
-            plan = self._prepare(conn, args, normalised, shape)
+            plan = self._prepare(conn, normalised, shape)
         if plan.sql is None:
             return plan, []
         if (
@@ -227,9 +227,7 @@ class PreparedRead:
             return [dict(zip(names, row, strict=True)) for row in rows]
         return [tuple(row) for row in rows]
 
-    def _prepare(
-        self, conn: Any, args: tuple[object, ...], normalised: list[_Arg], shape: tuple[object, ...]
-    ) -> _Plan:
+    def _prepare(self, conn: Any, normalised: list[_Arg], shape: tuple[object, ...]) -> _Plan:
         kinds = list(itertools.chain.from_iterable(arg.kinds for arg in normalised))
         passes = [self._compile(conn, normalised, compile_pass) for compile_pass in (0, 1)]
         (first, sql, params, placeholders), (_, sql_b, params_b, placeholders_b) = passes
@@ -237,7 +235,17 @@ class PreparedRead:
         if sql is None or sql_b is None:
             if sql != sql_b:
                 raise ImproperlyConfigured(f"{self.name}: an argument changes whether it matches")
-            plan = _Plan(None, [], [], adapters, None, {}, None, False, None)
+            plan = _Plan(
+                sql=None,
+                params=[],
+                slots=[],
+                adapters=adapters,
+                compiler=None,
+                converters={},
+                trim=None,
+                flat=False,
+                names=None,
+            )
         else:
             if sql != sql_b or len(params) != len(params_b):
                 raise ImproperlyConfigured(
@@ -352,7 +360,7 @@ class PreparedRead:
 
 def prepared_read(build: Callable[..., QuerySet[Any, Any]]) -> PreparedRead:
     """Decorator form of :class:`PreparedRead`."""
-    return PreparedRead(build, name=getattr(build, "__qualname__", None))
+    return PreparedRead(build)
 
 
 __all__ = ["MAX_SHAPES", "PreparedRead", "prepared_read"]

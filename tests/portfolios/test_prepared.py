@@ -1,19 +1,7 @@
 """Prepared reads return what the ORM returns, on PostgreSQL and on SQLite, and refuse what they
 cannot bind safely."""
 
-import json
-import subprocess
-import sys
-
-SQLITE_PROBE = """
-import json
-import django
-django.setup()
-from backtests.runner import fresh_database
-fresh_database()
-from tests.portfolios.prepared_cases import prepared_results
-print(json.dumps(prepared_results()))
-"""
+from tests.portfolios.sqlite_probe import run_on_sqlite
 
 REFUSALS = {
     "computed": "ImproperlyConfigured",
@@ -78,15 +66,6 @@ def test_a_prepared_row_lock_needs_a_transaction_on_postgresql(transactional_db)
 
 
 def test_prepared_reads_on_sqlite():
-    from backtests.isolation import REPO, child_environment
-
-    result = subprocess.run(
-        [sys.executable, "-c", SQLITE_PROBE],
-        cwd=REPO,
-        env=child_environment(seed=0),
-        capture_output=True,
-        text=True,
-        timeout=300,
+    _check(
+        run_on_sqlite("tests.portfolios.prepared_cases", "prepared_results", "prepared_results()")
     )
-    assert result.returncode == 0, result.stderr
-    _check(json.loads(result.stdout.strip().splitlines()[-1]))

@@ -1,14 +1,12 @@
 """Read helpers over the ledger and the market."""
 
 import datetime as dt
-import json
 import math
-import subprocess
-import sys
 from decimal import Decimal
 
 from portfolios.selectors import price_frame
 from tests.factories import AssetFactory, PriceBarFactory
+from tests.portfolios.sqlite_probe import run_on_sqlite
 
 
 def test_price_frame_is_a_float_frame_by_date_and_symbol_within_the_dates(db):
@@ -30,16 +28,6 @@ def test_price_frame_is_a_float_frame_by_date_and_symbol_within_the_dates(db):
 
 
 # --- the same book on both backends: PostgreSQL here, SQLite (embedded mode, backtests) in a child
-
-SQLITE_PROBE = """
-import json
-import django
-django.setup()
-from backtests.runner import fresh_database
-fresh_database()
-from tests.portfolios.selector_cases import price_book, selector_results
-print(json.dumps(selector_results(price_book())))
-"""
 
 EXPECTED_LATEST = {
     "latest": {
@@ -85,15 +73,10 @@ def test_price_selectors_on_postgresql(db):
 
 
 def test_price_selectors_on_sqlite():
-    from backtests.isolation import REPO, child_environment
-
-    result = subprocess.run(
-        [sys.executable, "-c", SQLITE_PROBE],
-        cwd=REPO,
-        env=child_environment(seed=0),
-        capture_output=True,
-        text=True,
-        timeout=300,
+    _check_selector_results(
+        run_on_sqlite(
+            "tests.portfolios.selector_cases",
+            "price_book, selector_results",
+            "selector_results(price_book())",
+        )
     )
-    assert result.returncode == 0, result.stderr
-    _check_selector_results(json.loads(result.stdout.strip().splitlines()[-1]))
