@@ -58,13 +58,14 @@ from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
 from advisor.models import Role
 from advisor.selectors import households_visible_to
 from integrations.models import DeliveryStatus, WebhookDelivery, WebhookEndpoint, WebhookEvent
 from portfolios.core.errors import InvalidInput
+from portfolios.prepared import prepared_read
 
 logger = logging.getLogger("advisor.webhooks")
 
@@ -157,6 +158,16 @@ def _enqueue(delivery_ids: list[int], countdown: float | None = None) -> None:
             webhook_deliver.delay(delivery_id)
 
 
+def _active_endpoints() -> QuerySet[WebhookEndpoint]:
+    return WebhookEndpoint.objects.filter(is_active=True, owner__is_active=True)
+
+
+@prepared_read
+def _active_subscriptions() -> QuerySet[WebhookEndpoint, Any]:
+    """(pk, events) of every active endpoint (read on every domain event)."""
+    return _active_endpoints().values_list("pk", "events")
+
+
 def dispatch_event(event: str, payload: Mapping[str, Any], household_id: int) -> int:
     """Record one delivery of ``event`` for every active endpoint subscribed to it whose owner
     may see household ``household_id``, and queue them after the current transaction commits.
@@ -166,16 +177,13 @@ def dispatch_event(event: str, payload: Mapping[str, Any], household_id: int) ->
     """
     if event not in WebhookEvent.values:
         return 0
-    active = WebhookEndpoint.objects.filter(is_active=True, owner__is_active=True)
     # Most events have no subscriber: the endpoints and their owners are read only when one does.
-    subscribed = [
-        pk for pk, events in active.values_list("pk", "events") if event in (events or [])
-    ]
+    subscribed = [pk for pk, events in _active_subscriptions() if event in (events or [])]
     if not subscribed:
         return 0
     endpoints = [
         endpoint
-        for endpoint in active.filter(pk__in=subscribed).select_related("owner")
+        for endpoint in _active_endpoints().filter(pk__in=subscribed).select_related("owner")
         if event in (endpoint.events or [])  # still subscribed when read in full
     ]
     allowed: dict[int, bool] = {}

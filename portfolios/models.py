@@ -13,7 +13,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
-from portfolios.prepared import prepared_read
+from portfolios.prepared import PreparedSaves, prepared_read
 
 
 def CashField(**options: Any) -> models.DecimalField:
@@ -155,7 +155,11 @@ class PriceBar(models.Model):
             ),
             models.CheckConstraint(condition=Q(volume__gte=0), name="pricebar_volume_nonnegative"),
         ]
-        indexes = [models.Index(fields=["date"], name="pricebar_date_idx")]
+        indexes = [
+            models.Index(fields=["date"], name="pricebar_date_idx"),
+            # covers the price-history reads (asset, day range, close) without the table
+            models.Index(fields=["asset", "date", "close"], name="pricebar_asset_day_close_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.asset_id} {self.date} {self.close}"
@@ -256,7 +260,7 @@ class Account(models.Model):
         return self.account_type == AccountType.TAXABLE
 
 
-class Position(models.Model):
+class Position(PreparedSaves):
     """Shares of one asset held in one account; always equal to the sum of its open lots."""
 
     account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="positions")
@@ -289,7 +293,7 @@ class TransactionKind(models.TextChoices):
     TRANSFER_IN = "transfer_in", "Holding transferred in"
 
 
-class Transaction(models.Model):
+class Transaction(PreparedSaves):
     """A ledger entry. ``amount`` is the signed cash effect on the account (fees included).
 
     ``external_id`` is the idempotency key of the event that created it (a broker fill, an imported
@@ -343,7 +347,7 @@ class Transaction(models.Model):
         return f"{self.kind} {self.asset_id or ''} {self.quantity or ''} on {self.trade_date}"
 
 
-class TaxLot(models.Model):
+class TaxLot(PreparedSaves):
     """Shares bought together, with their cost basis and holding period.
 
     ``cost_basis`` is the total basis of the *open* quantity (wash-sale adjustments included), so
@@ -419,7 +423,7 @@ class Term(models.TextChoices):
     LONG = "long", "Long-term"
 
 
-class RealizedLot(models.Model):
+class RealizedLot(PreparedSaves):
     """One closed lot (or part of one): a row of IRS Form 8949.
 
     Columns: (a) description, (b) ``acquired_on``, (c) ``sold_on``, (d) ``proceeds``,
@@ -475,7 +479,7 @@ class RealizedLot(models.Model):
         return f"{text} sh {self.asset.symbol}"
 
 
-class WashSale(models.Model):
+class WashSale(PreparedSaves):
     """Part of a realised loss disallowed because substantially identical shares were acquired.
 
     ``replacement_lot`` holds the shares once bought; while the purchase is a pending order,
@@ -519,7 +523,7 @@ class WashSale(models.Model):
         )
 
 
-class HarvestBlock(models.Model):
+class HarvestBlock(PreparedSaves):
     """After a harvest, the sold asset (and its identity group) may not be bought by any account
     of the household until ``blocked_until`` (inclusive), whatever the purchase path."""
 
@@ -574,7 +578,7 @@ class AccountValuation(models.Model):
         return self.market_value + self.cash
 
 
-class AuditEvent(models.Model):
+class AuditEvent(PreparedSaves):
     """An append-only record of a sensitive action: who, when, what, from which state to which."""
 
     actor = models.ForeignKey(
@@ -739,7 +743,7 @@ class ProposalReason(models.TextChoices):
     PROFILE_CHANGE = "profile_change", "Profile change"
 
 
-class RebalanceProposal(models.Model):
+class RebalanceProposal(PreparedSaves):
     """Trades that would bring an account back to its target, for an advisor to approve."""
 
     account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="proposals")
@@ -816,7 +820,7 @@ class TradeSide(models.TextChoices):
     SELL = "sell", "Sell"
 
 
-class ProposalTrade(models.Model):
+class ProposalTrade(PreparedSaves):
     """One trade of a proposal; sells come before buys (lower sequence)."""
 
     class Purpose(models.TextChoices):

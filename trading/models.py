@@ -20,7 +20,7 @@ from portfolios.models import (
     TradeSide,
     Transaction,
 )
-from portfolios.prepared import prepared_read
+from portfolios.prepared import PreparedSaves, prepared_read
 
 
 class RiskLimit(models.Model):
@@ -184,7 +184,7 @@ class ExecutionAlgo(models.TextChoices):
     ICEBERG = "iceberg", "Iceberg"
 
 
-class Order(models.Model):
+class Order(PreparedSaves):
     """An order for one asset in one account.
 
     A *parent* order carries an approved proposal trade and its execution plan; its *children*
@@ -268,7 +268,7 @@ class Order(models.Model):
         return self.quantity - self.filled_quantity
 
 
-class Fill(models.Model):
+class Fill(PreparedSaves):
     """One execution at the broker; ``execution_id`` makes applying it to the ledger idempotent."""
 
     order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="fills")
@@ -294,7 +294,7 @@ class Fill(models.Model):
         return f"{self.execution_id}: {self.quantity} @ {self.price}"
 
 
-class PreTradeCheck(models.Model):
+class PreTradeCheck(PreparedSaves):
     """The outcome of one check on one order, at the limits version in force."""
 
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="checks")
@@ -315,7 +315,7 @@ class PreTradeCheck(models.Model):
         return f"{self.order_id} {self.check_name}: {self.outcome}"
 
 
-class BrokerSyncState(models.Model):
+class BrokerSyncState(PreparedSaves):
     """How far fills have been read from a broker (the time cursor of ``fills_sync``)."""
 
     broker = models.CharField(max_length=16, unique=True)
@@ -326,7 +326,7 @@ class BrokerSyncState(models.Model):
         return f"{self.broker}: {self.last_fill_at}"
 
 
-class SimulatedExchangeOrder(models.Model):
+class SimulatedExchangeOrder(PreparedSaves):
     """The built-in simulated exchange's own book of orders (it is a separate venue: it never
     reads the platform's Order table, only what was sent to it)."""
 
@@ -348,7 +348,7 @@ class SimulatedExchangeOrder(models.Model):
         return f"{self.client_order_id} {self.status}"
 
 
-class SimulatedExchangeFill(models.Model):
+class SimulatedExchangeFill(PreparedSaves):
     order = models.ForeignKey(
         SimulatedExchangeOrder, on_delete=models.CASCADE, related_name="fills"
     )

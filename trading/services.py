@@ -48,7 +48,7 @@ from portfolios.models import (
     ProposalTrade,
     RebalanceProposal,
 )
-from portfolios.prepared import PreparedRead, prepared_read
+from portfolios.prepared import PreparedRead, insert_rows, prepared_read
 from portfolios.selectors import LastPrice, latest_prices
 from portfolios.services import audit_record
 from trading.brokers.base import (
@@ -662,7 +662,7 @@ def _orders_check(*, order_ids: Sequence[int], now: datetime) -> tuple[list[Orde
             if order.status != OrderStatus.BLOCKED:
                 checked.append(order)
         if round_ is not None:
-            PreTradeCheck.objects.bulk_create(round_.checks)
+            insert_rows(round_.checks, return_keys=False)
             for order in checked:  # (a CASE-per-field bulk update costs more for a few orders)
                 order.save(
                     update_fields=[

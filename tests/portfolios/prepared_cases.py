@@ -193,3 +193,119 @@ def prepared_results():
         ),
     }
     return results
+
+
+def _statements(action):
+    """What ``action`` returned, and the SQL statements it ran."""
+    statements = []
+
+    def count(execute, sql, params, many, context):
+        statements.append(sql)
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(count):
+        value = action()
+    return value, statements
+
+
+def _stored(model, pk):
+    row = model.objects.filter(pk=pk).values().get()
+    return {k: _text(v) for k, v in row.items() if k not in ("id", "updated_at", "created_at")}
+
+
+def saves_results():
+    """Saves of models with prepared saves (inserts, updates, the ORM's fallbacks), each next to
+    what a plain queryset reads back; and ``insert_rows``."""
+    from portfolios.models import AuditEvent
+    from portfolios.prepared import insert_rows
+    from trading.models import BrokerSyncState
+
+    results = {}
+    moment = dt.datetime(2024, 3, 4, 15, 30, tzinfo=dt.UTC)
+    # create: one INSERT, the key read back, auto_now set
+    state, sql = _statements(lambda: BrokerSyncState.objects.create(broker="alpaca"))
+    results["create"] = {
+        "statements": len(sql),
+        "key_matches": BrokerSyncState.objects.filter(pk=state.pk).count() == 1,
+        "updated_at_set": state.updated_at is not None,
+        "adding": state._state.adding,
+    }
+    stamp = state.updated_at
+    state.last_fill_at = moment
+    _, sql = _statements(lambda: state.save(update_fields=["last_fill_at", "updated_at"]))
+    results["update_fields"] = {
+        "statements": len(sql),
+        "stored": _stored(BrokerSyncState, state.pk),
+        "updated_at_moved": state.updated_at > stamp
+        and BrokerSyncState.objects.get(pk=state.pk).updated_at == state.updated_at,
+    }
+    # a whole save of a saved row: an UPDATE of every field
+    state.broker = "simulated"
+    _, sql = _statements(state.save)
+    results["full_save"] = {"statements": len(sql), "stored": _stored(BrokerSyncState, state.pk)}
+    # an expression goes to the ORM, which evaluates it in the database
+    state.last_fill_at = F("updated_at")
+    state.save(update_fields=["last_fill_at"])
+    state.refresh_from_db()
+    results["expression"] = state.last_fill_at == state.updated_at
+    # a row that is gone: save(update_fields) raises; a whole save inserts it again
+    gone = BrokerSyncState.objects.create(broker="gone")
+    BrokerSyncState.objects.filter(pk=gone.pk).delete()
+    try:
+        with transaction.atomic():  # (the error spoils the transaction, as the ORM's does)
+            gone.save(update_fields=["last_fill_at"])
+        results["gone"] = "saved"
+    except Exception as exc:
+        results["gone"] = f"{type(exc).__name__}: {exc}"
+    gone.save()
+    results["gone_saved_again"] = BrokerSyncState.objects.filter(pk=gone.pk).count()
+    # an explicit key: the ORM's path (update, then insert)
+    explicit = BrokerSyncState(pk=gone.pk + 100, broker="explicit")
+    explicit.save()
+    results["explicit_key"] = _stored(BrokerSyncState, gone.pk + 100)
+    # a JSON field and a nullable foreign key, created with prepared saves and by the ORM
+    data = {"weights": {"AAA": "0.25"}, "n": 3}
+    prepared = AuditEvent.objects.create(
+        action="test.prepared", object_type="X", object_id="1", data=data
+    )
+    plain = AuditEvent.objects.bulk_create(
+        [AuditEvent(action="test.prepared", object_type="X", object_id="1", data=data)]
+    )[0]
+    results["json"] = {
+        "prepared": _stored(AuditEvent, prepared.pk),
+        "orm": _stored(AuditEvent, plain.pk),
+    }
+    # insert_rows: keys read back, or one executemany without them
+    rows = [AuditEvent(action="test.rows", object_type="X", object_id=str(n)) for n in range(3)]
+    insert_rows(rows)
+    results["insert_rows_keys"] = [AuditEvent.objects.get(pk=row.pk).object_id for row in rows]
+    bulk = [AuditEvent(action="test.bulk", object_type="X", object_id=str(n)) for n in range(4)]
+    _, sql = _statements(lambda: insert_rows(bulk, return_keys=False))
+    results["insert_rows_bulk"] = {
+        "statements": len(sql),
+        "keys": [row.pk for row in bulk],
+        "stored": sorted(
+            AuditEvent.objects.filter(action="test.bulk").values_list("object_id", flat=True)
+        ),
+        "created_at_set": all(row.created_at is not None for row in bulk),
+    }
+    from django.db import connections
+
+    from portfolios.prepared import _WRITES
+
+    results["planned"] = sorted(
+        {key[0] for key in _WRITES.get(connections["default"], {}) if len(key) > 1}
+    )
+    results["insert_rows_refusals"] = {
+        "mixed": _raises(lambda: insert_rows([AuditEvent(action="a"), explicit])),
+        "saved": _raises(lambda: insert_rows([prepared])),
+    }
+    return results
+
+
+def _raises(action):
+    try:
+        action()
+    except Exception as exc:
+        return type(exc).__name__
+    return "accepted"

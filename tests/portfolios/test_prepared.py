@@ -69,3 +69,78 @@ def test_prepared_reads_on_sqlite():
     _check(
         run_on_sqlite("tests.portfolios.prepared_cases", "prepared_results", "prepared_results()")
     )
+
+
+def test_a_remembered_conversion_gives_what_the_converter_gives():
+    import decimal
+    import math
+
+    from portfolios import prepared
+
+    calls = []
+
+    def to_decimal(value):
+        calls.append(value)
+        return None if value is None else decimal.Context(prec=15).create_decimal_from_float(value)
+
+    convert = prepared._remembering(to_decimal)
+    assert convert(20.25) == convert(20.25) == decimal.Decimal("20.25")
+    assert calls == [20.25]  # the second came from memory
+    # 0.0 and -0.0 are equal keys but different decimals: never remembered
+    assert str(convert(0.0)) == "0" and str(convert(-0.0)) == "-0"
+    # NaN never equals itself: converted each time, not stored
+    assert convert(math.nan).is_nan() and convert(math.nan).is_nan()
+    assert convert(None) is None
+    calls.clear()
+    for n in range(prepared.MAX_MEMO + 5):
+        convert(n + 0.5)
+    assert len(calls) == prepared.MAX_MEMO + 5
+    convert(prepared.MAX_MEMO + 4.5)
+    assert len(calls) == prepared.MAX_MEMO + 5  # remembered after the memory started again
+
+
+def _check_saves(results):
+    assert results["create"] == {
+        "statements": 1,
+        "key_matches": True,
+        "updated_at_set": True,
+        "adding": False,
+    }
+    assert results["update_fields"]["statements"] == 1
+    assert results["update_fields"]["updated_at_moved"] is True
+    assert results["update_fields"]["stored"]["last_fill_at"].startswith(
+        "datetime:2024-03-04 15:30"
+    )
+    assert results["full_save"]["statements"] == 1
+    assert results["full_save"]["stored"]["broker"] == "str:simulated"
+    assert results["expression"] is True
+    assert results["gone"] == "DatabaseError: Save with update_fields did not affect any rows."
+    assert results["gone_saved_again"] == 1
+    assert results["explicit_key"]["broker"] == "str:explicit"
+    assert results["json"]["prepared"] == results["json"]["orm"]
+    assert results["json"]["prepared"]["data"] == {
+        "n": "int:3",
+        "weights": {"AAA": "str:0.25"},
+    }
+    assert results["insert_rows_keys"] == ["0", "1", "2"]
+    assert results["insert_rows_bulk"] == {
+        "statements": 1,
+        "keys": [None, None, None, None],
+        "stored": ["0", "1", "2", "3"],
+        "created_at_set": True,
+    }
+    # the saves above ran the prepared statements (not the ORM's own)
+    assert results["planned"] == ["insert", "save-insert", "save-update"]
+    assert results["insert_rows_refusals"] == {"mixed": "TypeError", "saved": "ValueError"}
+
+
+def test_prepared_saves_on_postgresql(db):
+    from tests.portfolios.prepared_cases import saves_results
+
+    _check_saves(saves_results())
+
+
+def test_prepared_saves_on_sqlite():
+    _check_saves(
+        run_on_sqlite("tests.portfolios.prepared_cases", "saves_results", "saves_results()")
+    )
