@@ -42,6 +42,7 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from operator import itemgetter
 from typing import Any
 from weakref import WeakKeyDictionary
 
@@ -227,9 +228,10 @@ class PreparedRead:
         if plan.trim is not None:
             rows = [row[: plan.trim] for row in rows]
         if plan.converters:
-            columns = list(zip(*rows, strict=True))
+            # column by column (zip(*rows) would take one argument per row: slow for many rows)
+            columns = [list(map(itemgetter(i), rows)) for i in range(len(rows[0]))]
             for position, convert in plan.converters:
-                columns[position] = tuple(map(convert, columns[position]))
+                columns[position] = list(map(convert, columns[position]))
             rows = list(zip(*columns, strict=True))
         if plan.instances is not None:
             return [plan.instances.build(row) for row in rows]

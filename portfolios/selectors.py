@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -211,10 +212,9 @@ def price_frame(*, asset_ids: Iterable[int], start: date, end: date) -> pd.DataF
     rows = _frame_bars.raw(ids, start, end, connection.vendor == "sqlite")
     if not rows:
         return pd.DataFrame()
-    days = [row[0] for row in rows]
-    assets = [row[1] for row in rows]
+    days, assets, closes = (list(map(itemgetter(i), rows)) for i in range(3))
     index = sorted(set(days))
-    row_of = {day: i for i, day in enumerate(index)}
+    row_of = dict(zip(index, range(len(index)), strict=True))
     held = set(assets)
     columns = sorted(symbols[pk] for pk in held)
     position = {symbol: i for i, symbol in enumerate(columns)}
@@ -222,9 +222,11 @@ def price_frame(*, asset_ids: Iterable[int], start: date, end: date) -> pd.DataF
     # laid out as pandas' pivot lays it out (one float block, rows contiguous), so every
     # computation on the frame rounds exactly as it did on the pivoted one
     matrix = np.full((len(index), len(columns)), np.nan)
-    matrix[[row_of[day] for day in days], [column_of[pk] for pk in assets]] = np.array(
-        [row[2] for row in rows], dtype=float
-    )
+    count = len(rows)
+    matrix[
+        np.fromiter(map(row_of.__getitem__, days), dtype=np.intp, count=count),
+        np.fromiter(map(column_of.__getitem__, assets), dtype=np.intp, count=count),
+    ] = np.array(closes, dtype=float)
     if isinstance(index[0], str):
         index = [date.fromisoformat(day) for day in index]
     return pd.DataFrame(

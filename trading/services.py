@@ -93,6 +93,7 @@ TERMINAL = (
     OrderStatus.FAILED,
     OrderStatus.BLOCKED,
 )
+OPEN_ORDER_STATUSES = tuple(s for s in OrderStatus if s not in TERMINAL)
 
 
 # --- Broker selection -------------------------------------------------------------------------
@@ -1577,6 +1578,13 @@ def orders_expire(*, now: datetime, broker: Broker | None = None) -> int:
     return expired
 
 
+@prepared_read
+def _open_parent_ids() -> QuerySet[Order, Any]:
+    return Order.objects.filter(parent__isnull=True, status__in=OPEN_ORDER_STATUSES).values_list(
+        "pk", flat=True
+    )
+
+
 def orders_settle_missed(*, now: datetime, limit: int = 500) -> int:
     """Settle finished orders whose settlement never ran.
 
@@ -1584,11 +1592,13 @@ def orders_settle_missed(*, now: datetime, limit: int = 500) -> int:
     proposal's held buys held, and no later fill would settle them. Such orders are found by
     their parent: still open although none of its slices is.
     """
-    open_statuses = [s for s in OrderStatus.values if s not in TERMINAL]
+    # from the open parents (few, by the status index), not from every finished slice ever sent
+    parents = _open_parent_ids()
+    if not parents:
+        return 0
     missed = list(
-        Order.objects.filter(parent__isnull=False, status__in=TERMINAL)
-        .exclude(parent__status__in=TERMINAL)
-        .exclude(parent__children__status__in=open_statuses)
+        Order.objects.filter(parent_id__in=parents, status__in=TERMINAL)
+        .exclude(parent__children__status__in=OPEN_ORDER_STATUSES)
         .values_list("pk", flat=True)[:limit]
     )
     if missed:
