@@ -272,15 +272,20 @@ def _households(
     return result
 
 
-def _lot_batches(household_ids: Collection[int] | None) -> Iterator[list[tuple[Any, ...]]]:
-    """Open lots in one streaming query, in batches that never split a household."""
+@prepared_read
+def _open_lot_rows(household_ids: list[int] | None) -> QuerySet[TaxLot, Any]:
     lots = TaxLot.objects.filter(quantity__gt=0)
     if household_ids is not None:
         lots = lots.filter(account__household_id__in=household_ids)
-    rows = (
-        lots.order_by("account__household_id", "account_id", "asset_id", "acquired_on", "id")
-        .values_list(*_LOT_COLUMNS)
-        .iterator(chunk_size=CHUNK_SIZE)
+    return lots.order_by(
+        "account__household_id", "account_id", "asset_id", "acquired_on", "id"
+    ).values_list(*_LOT_COLUMNS)
+
+
+def _lot_batches(household_ids: Collection[int] | None) -> Iterator[list[tuple[Any, ...]]]:
+    """Open lots in one streaming query, in batches that never split a household."""
+    rows = _open_lot_rows.iterate(
+        None if household_ids is None else list(household_ids), chunk_size=CHUNK_SIZE
     )
     batch: list[tuple[Any, ...]] = []
     for row in rows:

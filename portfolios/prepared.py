@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import itertools
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from operator import itemgetter
@@ -196,7 +196,28 @@ class PreparedRead:
         (for reads of many rows that convert their values themselves)."""
         return self._execute(args)[1]
 
+    def iterate(self, *args: object, chunk_size: int = 2000) -> Iterator[Any]:
+        """The rows one by one, fetched ``chunk_size`` at a time from one query, as
+        ``QuerySet.iterator`` streams them (a server-side cursor where the database has them)."""
+        conn, plan, params = self._bind(args)
+        if params is None:
+            return
+        with conn.chunked_cursor() as cursor:
+            cursor.execute(plan.sql, params)
+            while rows := cursor.fetchmany(chunk_size):
+                yield from self._convert(plan, rows)
+
     def _execute(self, args: tuple[object, ...]) -> tuple[_Plan, list[Any]]:
+        conn, plan, params = self._bind(args)
+        if params is None:
+            return plan, []
+        with conn.cursor() as cursor:
+            cursor.execute(plan.sql, params)
+            return plan, cursor.fetchall()
+
+    def _bind(self, args: tuple[object, ...]) -> tuple[Any, _Plan, list[Any] | None]:
+        """The connection, the plan of the arguments' shape, and the statement's parameters
+        (None where the query can match nothing)."""
         conn = connections[DEFAULT_DB_ALIAS]
         normalised = [_normalise(value, index) for index, value in enumerate(args)]
         shape = tuple(arg.shape for arg in normalised)
@@ -205,7 +226,7 @@ class PreparedRead:
         if plan is None:
             plan = self._prepare(conn, normalised, shape)
         if plan.sql is None:
-            return plan, []
+            return conn, plan, None
         if (
             plan.for_update
             and conn.features.has_select_for_update
@@ -219,9 +240,7 @@ class PreparedRead:
         params: list[Any] = list(plan.params)
         for position, index in plan.slots:
             params[position] = plan.adapters[index](scalars[index])
-        with conn.cursor() as cursor:
-            cursor.execute(plan.sql, params)
-            return plan, cursor.fetchall()
+        return conn, plan, params
 
     @staticmethod
     def _convert(plan: _Plan, rows: list[Any]) -> list[Any]:

@@ -444,15 +444,18 @@ def _proposal_orders_record(*, proposal_id: int, now: datetime) -> None:
             )
             new_parents = {
                 o.client_order_id: o
-                for o in Order.objects.filter(
-                    client_order_id__in=[t.client_order_id for t in missing]
-                ).select_related("asset")
+                for o in _orders_with_refs([t.client_order_id for t in missing])
             }
             _plan_children(
                 [(new_parents[t.client_order_id], t) for t in missing],
                 has_sells=any(t.side == "sell" for t in trades),
                 now=now,
             )
+
+
+@prepared_read
+def _orders_with_refs(client_order_ids: list[str]) -> QuerySet[Order]:
+    return Order.objects.filter(client_order_id__in=client_order_ids).select_related("asset")
 
 
 def _plan_children(

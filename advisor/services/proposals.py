@@ -145,13 +145,7 @@ class MarketSnapshot:
         """Average daily volume per symbol over the 35 days to ``as_of``."""
         symbol_of = {a.pk: s for s, a in self.assets.items()}
         volumes: dict[str, list[int]] = {}
-        for asset_id, volume in (
-            PriceBar.objects.filter(
-                date__lte=self.as_of, date__gt=self.as_of - dt.timedelta(days=35)
-            )
-            .order_by()
-            .values_list("asset_id", "volume")
-        ):
+        for asset_id, volume in _volumes_between(self.as_of - dt.timedelta(days=35), self.as_of):
             if asset_id in symbol_of:
                 volumes.setdefault(symbol_of[asset_id], []).append(volume)
         return {s: Decimal(sum(v) // len(v)) for s, v in volumes.items() if v}
@@ -159,6 +153,15 @@ class MarketSnapshot:
     def identity_key(self, symbol: str) -> str:
         group = self.identity_groups.get(symbol)
         return f"group:{group}" if group else f"symbol:{symbol}"
+
+
+@prepared_read
+def _volumes_between(after: dt.date, through: dt.date) -> QuerySet[PriceBar, Any]:
+    return (
+        PriceBar.objects.filter(date__lte=through, date__gt=after)
+        .order_by()
+        .values_list("asset_id", "volume")
+    )
 
 
 @prepared_read
@@ -854,18 +857,23 @@ def _moved(proposal: RebalanceProposal, tolerance: Decimal) -> list[str]:
     return moved
 
 
+@prepared_read
+def _proposal_for_decision(proposal_id: int) -> QuerySet[RebalanceProposal]:
+    return (
+        RebalanceProposal.objects.select_for_update()
+        .select_related("account__household")
+        .filter(pk=proposal_id)
+    )
+
+
 def _pending_for_decision(proposal_id: int, actor: Any, *, verb: str) -> RebalanceProposal:
     """The proposal, locked, if the actor may decide on it and it is still pending.
 
     The row lock makes concurrent decisions queue up: the first one wins, the others see the
     proposal no longer pending and get a Conflict.
     """
-    proposal = (
-        RebalanceProposal.objects.select_for_update()
-        .select_related("account__household")
-        .filter(pk=proposal_id)
-        .first()
-    )
+    rows = _proposal_for_decision(proposal_id)
+    proposal = rows[0] if rows else None
     if proposal is None:
         raise NotFound(f"proposal {proposal_id} not found")
     _can_decide(actor, proposal)

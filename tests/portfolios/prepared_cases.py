@@ -141,6 +141,12 @@ def prepared_results():
         first = read(*args)
         again = read(*args)
         results[name] = {"orm": _text(orm), "prepared": _text(first), "again": _text(again)}
+    # streamed in chunks smaller than the result: the same rows
+    results["iterate"] = {
+        "orm": _text(list(_bars(ids, None))),
+        "prepared": _text(list(bars.iterate(ids, None, chunk_size=2))),
+        "empty": _text(list(bars.iterate([], None, chunk_size=2))),
+    }
     # a prepared call reuses its plan: one statement, no builder call
     calls = []
 

@@ -16,7 +16,7 @@ REFUSALS = {
 
 
 def _check(results):
-    cases = {k: v for k, v in results.items() if k not in ("reuse", "locks", "refusals")}
+    cases = {k: v for k, v in results.items() if k not in ("reuse", "locks", "refusals", "iterate")}
     assert len(cases) == 11
     for name, case in cases.items():
         assert case["prepared"] == case["orm"], name
@@ -39,6 +39,9 @@ def _check(results):
     first = cases["instances"]["orm"][0]
     assert first["related"]["asset"]["fields"]["symbol"] == "str:ZZZ"
     assert "str:close" not in first["deferred"] and "str:volume" in first["deferred"]
+    streamed = results["iterate"]
+    assert len(streamed["orm"]) == 9 and streamed["prepared"] == streamed["orm"]
+    assert streamed["empty"] == []
     assert results["reuse"] == {
         "builder_calls_after_first": 0,
         "statements": 1,
