@@ -10,7 +10,6 @@ from typing import Any
 
 from django.db import transaction
 from django.db.models import QuerySet, Sum
-from django.utils import timezone
 
 from portfolios.core.errors import InvalidInput
 from portfolios.core.money import ZERO, cash, quantity
@@ -240,9 +239,9 @@ def _open_quantities(account_id: int, asset_ids: list[int]) -> QuerySet[TaxLot, 
 
 
 @prepared_read
-def _positions_held(account_id: int, asset_ids: list[int]) -> QuerySet[Position, Any]:
-    return Position.objects.filter(account_id=account_id, asset_id__in=asset_ids).values_list(
-        "asset_id", flat=True
+def _positions_held(account_id: int, asset_ids: list[int]) -> QuerySet[Position]:
+    return Position.objects.filter(account_id=account_id, asset_id__in=asset_ids).only(
+        "account_id", "asset_id", "quantity"
     )
 
 
@@ -250,14 +249,13 @@ def position_sync(*, account_id: int, asset_ids: Iterable[int]) -> None:
     """Set each position to the sum of its open lots (the ledger's invariant), inside a transaction."""
     ids = list(asset_ids)
     totals = dict(_open_quantities(account_id, ids))
-    existing = set(_positions_held(account_id, ids))
-    now = timezone.now()
+    existing = {position.asset_id: position for position in _positions_held(account_id, ids)}
     for asset_id in ids:
         total = totals.get(asset_id) or ZERO
-        if asset_id in existing:
-            Position.objects.filter(account_id=account_id, asset_id=asset_id).update(
-                quantity=total, updated_at=now
-            )
+        position = existing.get(asset_id)
+        if position is not None:
+            position.quantity = total
+            position.save(update_fields=["quantity", "updated_at"])
         else:
             Position.objects.create(account_id=account_id, asset_id=asset_id, quantity=total)
 
