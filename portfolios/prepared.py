@@ -439,35 +439,45 @@ def prepared_read(build: Callable[..., QuerySet[Any, Any]]) -> PreparedRead:
 
 # -- prepared writes ----------------------------------------------------------------------------
 
-_WRITES: WeakKeyDictionary[Any, dict[tuple[object, ...], tuple[str, list[Any]]]] = (
-    WeakKeyDictionary()
-)
+_WRITES: WeakKeyDictionary[Any, dict[tuple[object, ...], str]] = WeakKeyDictionary()
 
 
-def _write_plan(
-    conn: Any, key: tuple[object, ...], build: Callable[[], tuple[str, list[Any]]]
-) -> tuple[str, list[Any]]:
-    plans = _WRITES.setdefault(conn, {})
-    plan = plans.get(key)
-    if plan is None:
-        plan = plans[key] = build()
-    return plan
+def _write_sql(conn: Any, key: tuple[object, ...], build: Callable[[], str]) -> str:
+    """The statement of ``key`` on this connection, built the first time it is asked for."""
+    statements = _WRITES.setdefault(conn, {})
+    sql = statements.get(key)
+    if sql is None:
+        sql = statements[key] = build()
+    return sql
 
 
-def _one_model(objs: Sequence[Model], what: str) -> Any:
-    model = type(objs[0])
-    if any(type(obj) is not model for obj in objs):
-        raise TypeError(f"{what}: the instances must be of one model")
-    opts = model._meta
-    if opts.parents or opts.proxy:
-        raise TypeError(f"{what}: {opts.label} inherits another model; use the ORM")
-    return model
+def _insert_sql(
+    conn: Any, key: tuple[object, ...], model: Any, fields: list[Any], returning: Any
+) -> str:
+    """``INSERT INTO table (fields) VALUES (%s, ...)``, reading back ``returning`` (a field) if
+    it is given."""
+
+    def build() -> str:
+        qn = conn.ops.quote_name
+        columns = ", ".join(qn(f.column) for f in fields)
+        marks = ", ".join(["%s"] * len(fields))
+        sql = f"INSERT INTO {qn(model._meta.db_table)} ({columns}) VALUES ({marks})"  # noqa: S608 - model metadata
+        if returning is None:
+            return sql
+        ops: Any = conn.ops  # (the backends that can return columns define this)
+        return f"{sql} {ops.return_insert_columns([returning])[0]}"
+
+    return _write_sql(conn, (*key, model, *[f.attname for f in fields]), build)
 
 
-def _placeholder_of(field: Any, what: str) -> str:
-    if hasattr(field, "get_placeholder") or field.generated:
-        raise TypeError(f"{what}: {field.name} is not a plain column; use the ORM")
-    return "%s"
+def _insert_returning_key(conn: Any, sql: str, params: list[Any], auto: Any) -> Any:
+    """Run an insert built with ``returning=auto``; the new key, converted as the ORM would."""
+    with conn.cursor() as cursor:
+        cursor.execute(sql, params)
+        key = cursor.fetchone()[0]
+    for converter in auto.get_db_converters(conn) + conn.ops.get_db_converters(auto.cached_col):
+        key = converter(key, auto.cached_col, conn)
+    return key
 
 
 def insert_rows(objs: Sequence[Model], *, return_keys: bool = True) -> None:
@@ -482,52 +492,34 @@ def insert_rows(objs: Sequence[Model], *, return_keys: bool = True) -> None:
     """
     if not objs:
         return
-    model = _one_model(objs, "insert_rows")
+    model = type(objs[0])
     opts = model._meta
+    if any(type(obj) is not model for obj in objs):
+        raise TypeError("insert_rows: the instances must be of one model")
+    if opts.parents or opts.proxy:
+        raise TypeError(f"insert_rows: {opts.label} inherits another model; use the ORM")
     conn = connections[DEFAULT_DB_ALIAS]
-    auto = opts.auto_field
+    auto: Any = opts.auto_field
     if return_keys and (auto is None or not conn.features.can_return_columns_from_insert):
         raise TypeError(f"insert_rows: {opts.label}'s keys cannot be read back; use the ORM")
-
-    def build() -> tuple[str, list[Any]]:
-        targets = [f for f in opts.concrete_fields if f is not auto]
-        qn = conn.ops.quote_name
-        columns = ", ".join(qn(f.column) for f in targets)
-        marks = ", ".join(_placeholder_of(f, "insert_rows") for f in targets)
-        sql = f"INSERT INTO {qn(opts.db_table)} ({columns}) VALUES ({marks})"  # noqa: S608 - model metadata
-        if return_keys:
-            ops: Any = conn.ops  # (the backends that can return columns define this)
-            returning, _ = ops.return_insert_columns([auto])
-            sql = f"{sql} {returning}"
-        return sql, targets
-
-    sql, targets = _write_plan(conn, ("insert", model, return_keys), build)
+    # the fields bulk_create inserts: all but the database's own
+    fields = [f for f in opts.concrete_fields if f is not auto and not f.generated]
+    sql = _insert_sql(conn, ("insert",), model, fields, auto if return_keys else None)
     rows = []
     for obj in objs:
         if auto is not None and getattr(obj, auto.attname) is not None:
             raise ValueError(f"insert_rows: a {opts.label} that already has a key")
         # as bulk_create: a related instance must be saved; its key is taken if set since
         obj._prepare_related_fields_for_save(operation_name="insert_rows")  # type: ignore[attr-defined]
-        values = []
-        for field in targets:
-            value = field.pre_save(obj, add=True)
-            if hasattr(value, "resolve_expression"):
-                raise TypeError(f"insert_rows: {field.name} holds an expression; use the ORM")
-            values.append(field.get_db_prep_save(value, connection=conn))
-        rows.append(values)
-    with conn.cursor() as cursor:
-        if return_keys:
-            assert auto is not None
-            converters = auto.get_db_converters(conn) + conn.ops.get_db_converters(auto.cached_col)
-            for obj, values in zip(objs, rows, strict=True):
-                cursor.execute(sql, values)
-                key = cursor.fetchone()[0]
-                for converter in converters:
-                    key = converter(key, auto.cached_col, conn)
-                setattr(obj, auto.attname, key)
-        elif len(rows) == 1:
-            cursor.execute(sql, rows[0])
-        else:
+        params = _save_params(fields, [f.pre_save(obj, True) for f in fields], conn)
+        if params is None:
+            raise TypeError(f"insert_rows: a {opts.label} value needs the ORM (an expression?)")
+        rows.append(params)
+    if return_keys:
+        for obj, params in zip(objs, rows, strict=True):
+            setattr(obj, auto.attname, _insert_returning_key(conn, sql, params, auto))
+    else:
+        with conn.cursor() as cursor:
             cursor.executemany(sql, rows)
     for obj in objs:
         obj._state.adding = False
@@ -582,14 +574,13 @@ class PreparedSaves(Model):
                 base_qs, using, pk_val, values, update_fields, forced_update, *later
             )
 
-        def build() -> tuple[str, list[Any]]:
+        def build() -> str:
             qn = conn.ops.quote_name
             sets = ", ".join(f"{qn(f.column)} = %s" for f in fields)
             table = qn(opts.db_table)
-            sql = f"UPDATE {table} SET {sets} WHERE {table}.{qn(str(opts.pk.column))} = %s"  # noqa: S608 - model metadata
-            return sql, fields
+            return f"UPDATE {table} SET {sets} WHERE {table}.{qn(str(opts.pk.column))} = %s"  # noqa: S608 - model metadata
 
-        sql, _ = _write_plan(conn, ("save-update", type(self), *[f.attname for f in fields]), build)
+        sql = _write_sql(conn, ("save-update", type(self), *[f.attname for f in fields]), build)
         params.append(opts.pk.get_db_prep_value(pk_val, connection=conn))
         with conn.cursor() as cursor:
             cursor.execute(sql, params)
@@ -617,24 +608,8 @@ class PreparedSaves(Model):
                 manager, using, fields, returning_fields, raw
             )
 
-        def build() -> tuple[str, list[Any]]:
-            qn = conn.ops.quote_name
-            columns = ", ".join(qn(f.column) for f in fields)
-            marks = ", ".join(["%s"] * len(fields))
-            ops: Any = conn.ops  # (the backends that can return columns define this)
-            returning, _ = ops.return_insert_columns([auto])
-            sql = f"INSERT INTO {qn(opts.db_table)} ({columns}) VALUES ({marks}) {returning}"  # noqa: S608 - model metadata
-            converters = auto.get_db_converters(conn) + conn.ops.get_db_converters(auto.cached_col)
-            return sql, converters
-
-        sql, converters = _write_plan(
-            conn, ("save-insert", type(self), *[f.attname for f in fields]), build
-        )
-        with conn.cursor() as cursor:
-            cursor.execute(sql, params)
-            key = cursor.fetchone()[0]
-        for converter in converters:
-            key = converter(key, auto.cached_col, conn)
+        sql = _insert_sql(conn, ("save-insert",), type(self), fields, auto)
+        key = _insert_returning_key(conn, sql, params, auto)
         return [(key,)]
 
 

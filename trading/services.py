@@ -93,7 +93,6 @@ TERMINAL = (
     OrderStatus.FAILED,
     OrderStatus.BLOCKED,
 )
-OPEN_ORDER_STATUSES = tuple(s for s in OrderStatus if s not in TERMINAL)
 
 
 # --- Broker selection -------------------------------------------------------------------------
@@ -1583,7 +1582,7 @@ def orders_expire(*, now: datetime, broker: Broker | None = None) -> int:
 
 @prepared_read
 def _open_parent_ids() -> QuerySet[Order, Any]:
-    return Order.objects.filter(parent__isnull=True, status__in=OPEN_ORDER_STATUSES).values_list(
+    return Order.objects.filter(parent__isnull=True, status__in=LIVE_ORDER_STATUSES).values_list(
         "pk", flat=True
     )
 
@@ -1601,7 +1600,7 @@ def orders_settle_missed(*, now: datetime, limit: int = 500) -> int:
         return 0
     missed = list(
         Order.objects.filter(parent_id__in=parents, status__in=TERMINAL)
-        .exclude(parent__children__status__in=OPEN_ORDER_STATUSES)
+        .exclude(parent__children__status__in=LIVE_ORDER_STATUSES)
         .values_list("pk", flat=True)[:limit]
     )
     if missed:

@@ -873,9 +873,9 @@ def _pending_for_decision(proposal_id: int, actor: Any, *, verb: str) -> Rebalan
     proposal no longer pending and get a Conflict.
     """
     rows = _proposal_for_decision(proposal_id)
-    proposal = rows[0] if rows else None
-    if proposal is None:
+    if not rows:
         raise NotFound(f"proposal {proposal_id} not found")
+    proposal = rows[0]
     _can_decide(actor, proposal)
     if proposal.status != ProposalStatus.PENDING:
         raise Conflict(
