@@ -126,8 +126,8 @@ def django_db_setup(django_db_setup: None, django_db_blocker: DjangoDbBlocker) -
 
 @pytest.fixture(autouse=True)
 def _close_thread_connections() -> Iterator[None]:
-    """Async tests touch the database from worker threads; close those connections afterwards so
-    the test database can be dropped at the end of the run."""
+    """Close this thread's connections after each test. Connections that async tests open in
+    worker threads are out of its reach: ``django_db_setup`` ends those sessions at the end."""
     yield
     from django.db import connections
 
