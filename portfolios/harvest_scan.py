@@ -249,6 +249,9 @@ def _households(
             used[ref] += quantity
         for order in pending_orders:
             if order.account_id in household_of:
+                # an order in several live slices: what is promised comes off them in turn, once
+                promised = min(used[order.order_ref], order.quantity)
+                used[order.order_ref] -= promised
                 pending[household_of[order.account_id]].append(
                     tax.PendingPurchase(
                         order_id=order.order_ref,
@@ -256,7 +259,7 @@ def _households(
                         symbol=order.symbol,
                         quantity=order.quantity,
                         expected_on=order.expected_on,
-                        replacement_quantity_used=min(used[order.order_ref], order.quantity),
+                        replacement_quantity_used=promised,
                     )
                 )
     result = {}

@@ -272,7 +272,9 @@ class _Books:
             used[ref] = used.get(ref, ZERO) + qty
         result = []
         for order in orders:
+            # an order in several live slices: what is promised is taken off them in turn, once
             already = min(used.get(order.order_ref, ZERO), order.quantity)
+            used[order.order_ref] = used.get(order.order_ref, ZERO) - already
             result.append(
                 PendingPurchase(
                     order_id=order.order_ref,
@@ -677,8 +679,25 @@ def _buy(
         books.save_realised(outcome.realised)
         outcome_events = list(outcome.wash_sales)
     saved = books.save_lots(parts, scope=set(), record_pks={}, opened_by=txn, closed_on=trade_date)
-    # Settle the pending wash sales this fill covered: they now point at real lots.
+    # Settle the pending wash sales this fill covered: they now point at real lots. A wash sale
+    # the fill covered in part keeps its remainder pending on the order, for a later slice's fill
+    # to settle or for a cancellation to release; rows the fill did not reach stay as they were.
+    remainders = []
     for row, event in zip(pending_rows, settled, strict=False):
+        if event.quantity < row.quantity:
+            remainders.append(
+                WashSale(
+                    realized_lot_id=row.realized_lot_id,
+                    replacement_account_id=row.replacement_account_id,
+                    replacement_symbol=row.replacement_symbol,
+                    replacement_order=row.replacement_order,
+                    replacement_acquired_on=row.replacement_acquired_on,
+                    quantity=row.quantity - event.quantity,
+                    disallowed_loss=row.disallowed_loss - event.disallowed_loss,
+                    permanent=row.permanent,
+                    pending=True,
+                )
+            )
         row.pending = False
         row.replacement_lot = saved.get(event.replacement_lot_id or "")
         row.quantity = event.quantity
@@ -693,6 +712,8 @@ def _buy(
                 "replacement_acquired_on",
             ]
         )
+    if remainders:
+        WashSale.objects.bulk_create(remainders)
     washes = books.save_wash_sales(outcome_events, record_pks={}, lots=saved)
     return TradeResult(
         transaction=txn, created=True, wash_sales=tuple(washes), lots=tuple(saved.values())

@@ -7,7 +7,7 @@ import pytest
 
 from portfolios.harvest_scan import harvest_scan
 from portfolios.ledger import PendingOrder, trade_apply
-from portfolios.models import AccountType, HarvestBlock
+from portfolios.models import AccountType, HarvestBlock, WashSale
 from tests.factories import AccountFactory, AssetFactory, HouseholdFactory, PriceBarFactory
 
 pytestmark = pytest.mark.django_db
@@ -145,6 +145,35 @@ def test_pending_buys_and_recent_losses_are_respected(books):
     (result,) = harvest_scan(as_of=AS_OF, account_ids=[taxable.pk])
     assert [(p.symbol, p.replacement_symbol) for p in result.scan.proposals] == [("VTI", "SCHB")]
     (result,) = harvest_scan(as_of=AS_OF, account_ids=[taxable.pk], pending_orders=[pending])
+    assert result.scan.proposals == ()
+
+
+def test_an_order_in_live_slices_counts_its_promised_shares_once(books):
+    """A VTI buy in two live slices of 50, of which an earlier loss took 50 shares: the other 50
+    still wash a VTI harvest."""
+    _, taxable, ira = books
+    slices = [
+        PendingOrder(
+            order_ref="rp1-002",
+            account_id=ira.pk,
+            symbol="VTI",
+            quantity=D("50"),
+            expected_on=AS_OF + dt.timedelta(days=1),
+        )
+    ] * 2
+    trade_apply(
+        account_id=taxable.pk,
+        symbol="VTI",
+        side="sell",
+        quantity=D("50"),
+        price=D("151"),
+        trade_date=AS_OF - dt.timedelta(days=1),
+        pending_orders=slices[:1],
+    )
+    assert WashSale.objects.get(pending=True).quantity == D("50")
+    (result,) = harvest_scan(as_of=AS_OF, account_ids=[taxable.pk])
+    assert [p.symbol for p in result.scan.proposals] == ["VTI"]
+    (result,) = harvest_scan(as_of=AS_OF, account_ids=[taxable.pk], pending_orders=slices)
     assert result.scan.proposals == ()
 
 

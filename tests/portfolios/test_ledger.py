@@ -175,6 +175,79 @@ def test_a_cancelled_pending_order_gives_the_loss_back(taxable, ira, xyz):
     )
 
 
+def _sold_with_a_pending_replacement(taxable, ref, slices=("100",)):
+    """100 XYZ bought at 10 and sold at 7.50 (a 250.00 loss) while the order ``ref``, in live
+    slices of the given sizes, is to buy XYZ back."""
+    buy(taxable, "XYZ", "100", "10", dt.date(2024, 1, 2))
+    pending = [
+        PendingOrder(
+            order_ref=ref,
+            account_id=taxable.pk,
+            symbol="XYZ",
+            quantity=D(size),
+            expected_on=dt.date(2024, 3, 4),
+        )
+        for size in slices
+    ]
+    return sell(taxable, "XYZ", "100", "7.50", dt.date(2024, 3, 1), pending_orders=pending)
+
+
+def test_a_pending_replacement_filled_in_slices_carries_the_whole_disallowed_loss(taxable, xyz):
+    """Publication 550: the disallowed loss goes into the replacement shares' basis, however
+    many fills buy them; a partial fill keeps the rest of the wash sale pending for the next."""
+    (sold,) = _sold_with_a_pending_replacement(taxable, "P1").realized
+    first = buy(
+        taxable, "XYZ", "40", "8", dt.date(2024, 3, 4), acquisition_id="P1", external_id="f1"
+    )
+    pending = WashSale.objects.get(pending=True)
+    assert (pending.quantity, pending.disallowed_loss) == (D("60"), D("150.00"))
+    second = buy(
+        taxable, "XYZ", "60", "8", dt.date(2024, 3, 4), acquisition_id="P1", external_id="f2"
+    )
+    assert not WashSale.objects.filter(pending=True).exists()
+    (lot_1,) = first.lots
+    (lot_2,) = second.lots
+    assert (lot_1.cost_basis, lot_1.wash_sale_adjustment) == (D("420.00"), D("100.00"))
+    assert (lot_2.cost_basis, lot_2.wash_sale_adjustment) == (D("630.00"), D("150.00"))
+    assert lot_2.holding_period_start == dt.date(2024, 1, 5)  # the sold lot's 59 days tacked on
+    sold.refresh_from_db()
+    assert (sold.adjustment_code, sold.adjustment_amount, sold.gain) == ("W", D("250.00"), D("0"))
+
+
+def test_an_order_cancelled_after_a_partial_fill_gives_back_the_unfilled_part(taxable, xyz):
+    (sold,) = _sold_with_a_pending_replacement(taxable, "P2").realized
+    buy(taxable, "XYZ", "40", "8", dt.date(2024, 3, 4), acquisition_id="P2", external_id="f1")
+    assert pending_wash_sales_release(order_ref="P2") == 1
+    sold.refresh_from_db()
+    assert (sold.adjustment_amount, sold.washed_quantity, sold.gain) == (
+        D("100.00"),
+        D("40"),
+        D("-150.00"),
+    )
+    assert TaxLot.objects.aggregate(s=Sum("wash_sale_adjustment"))["s"] == D("100.00")
+
+
+def test_an_order_in_several_live_slices_counts_its_promised_shares_once(taxable, xyz):
+    """Two live slices of 50 shares: a first loss sale takes 50 of them, so a second loss sale
+    within the window is washed by the other 50."""
+    buy(taxable, "XYZ", "100", "10", dt.date(2024, 1, 2))
+    slices = [
+        PendingOrder(
+            order_ref="P3",
+            account_id=taxable.pk,
+            symbol="XYZ",
+            quantity=D("50"),
+            expected_on=dt.date(2024, 3, 4),
+        )
+    ] * 2
+    sell(taxable, "XYZ", "50", "7.50", dt.date(2024, 3, 1), pending_orders=slices)
+    (second,) = sell(
+        taxable, "XYZ", "50", "7.50", dt.date(2024, 3, 2), pending_orders=slices
+    ).realized
+    assert (second.adjustment_code, second.adjustment_amount) == ("W", D("125.00"))
+    assert WashSale.objects.filter(pending=True, replacement_order="P3").count() == 2
+
+
 def test_hifo_and_specific_identification(taxable, xyz):
     buy(taxable, "XYZ", "10", "10", dt.date(2023, 1, 2))
     second = buy(taxable, "XYZ", "10", "30", dt.date(2023, 2, 2)).lots[0]
