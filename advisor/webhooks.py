@@ -38,17 +38,30 @@ A 2xx answer is success. Anything else (another status, a redirect, a timeout af
 :data:`MAX_ATTEMPTS` attempts have failed; the delivery is then marked failed. The admin shows
 each delivery's status, attempts, last response code, last error and timing, and can send it
 again.
+
+Where deliveries may go
+-----------------------
+Only to public addresses: a URL naming a loopback, private, link-local or otherwise non-global
+address (or ``localhost``) is refused at registration, and every attempt checks the address it
+actually connected to (after DNS, so a name that resolves to an internal host later is refused
+too) before sending a byte. An integration cannot use the platform to reach its own network.
+``WEBHOOK_ALLOW_PRIVATE_HOSTS`` lifts this for a deployment whose receivers are internal on
+purpose (and for local development).
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import http.client
+import ipaddress
 import json
 import logging
 import secrets
+import socket
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import uuid
 from collections.abc import Iterable, Mapping
@@ -56,6 +69,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.db.models import F, Q, QuerySet
@@ -112,6 +126,83 @@ def webhook_signature_verify(
     return any(hmac.compare_digest(expected, candidate) for candidate in parts.get("v1", []))
 
 
+# -- where deliveries may go ------------------------------------------------------------------------
+
+
+def _non_public(address: str) -> bool:
+    """Whether an IP address is not a public one: loopback, private, link-local, shared,
+    multicast, reserved or unspecified (IPv4-mapped IPv6 judged as its IPv4)."""
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return not ip.is_global or ip.is_multicast
+
+
+def webhook_url_problem(url: str) -> str | None:
+    """What is wrong with ``url`` as a webhook endpoint, or None. Checks what the URL itself
+    says (scheme, host, an address or ``localhost``); the address a name resolves to is checked
+    at every delivery, when it is connected to."""
+    if not url.lower().startswith(("https://", "http://")):
+        return "the URL must be http:// or https://"
+    try:
+        host = urllib.parse.urlsplit(url).hostname
+    except ValueError as exc:
+        return f"the URL is not valid ({exc})"
+    if not host:
+        return "the URL names no host"
+    if settings.WEBHOOK_ALLOW_PRIVATE_HOSTS:
+        return None
+    name = host.rstrip(".").lower()
+    if name == "localhost" or name.endswith(".localhost"):
+        return "the URL must name a public host, not localhost"
+    try:
+        private = _non_public(name)
+    except ValueError:
+        try:  # the short and numeric forms resolvers accept: 127.1, 2130706433, 0x7f000001
+            private = _non_public(socket.inet_ntoa(socket.inet_aton(name)))
+        except OSError:
+            return None  # a name, not an address
+    if private:
+        return f"the URL must name a public host, not the internal address {host}"
+    return None
+
+
+class RefusedAddress(OSError):
+    """A delivery's host resolved to an address deliveries may not go to."""
+
+
+def _public_connection(address: tuple[str, int], timeout: Any, *args: Any) -> socket.socket:
+    """``socket.create_connection``, refusing a peer that is not a public address."""
+    sock = socket.create_connection(address, timeout, *args)
+    peer = sock.getpeername()[0]
+    if not settings.WEBHOOK_ALLOW_PRIVATE_HOSTS and _non_public(peer):
+        sock.close()
+        raise RefusedAddress(f"{address[0]} is the internal address {peer}; not sent")
+    return sock
+
+
+class _PublicHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._create_connection = _public_connection
+
+
+class _PublicHTTPSConnection(http.client.HTTPSConnection):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._create_connection = _public_connection
+
+
+class _PublicHTTPHandler(urllib.request.HTTPHandler):
+    def http_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        return self.do_open(_PublicHTTPConnection, req)
+
+
+class _PublicHTTPSHandler(urllib.request.HTTPSHandler):
+    def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        return self.do_open(_PublicHTTPSConnection, req, context=self._context)  # type: ignore[attr-defined]
+
+
 # -- endpoints ---------------------------------------------------------------------------------------
 
 
@@ -122,8 +213,10 @@ def webhook_endpoint_create(
     events: Iterable[str],
     secret: str | None = None,
     description: str = "",
+    is_active: bool = True,
 ) -> tuple[WebhookEndpoint, str]:
-    """Register an endpoint for ``owner``; returns it with its secret (generated if not given)."""
+    """Register an endpoint for ``owner``; returns it with its secret (generated if not given).
+    An inactive endpoint is registered but receives nothing until it is switched on."""
     if owner.role not in (Role.ADVISOR, Role.STAFF):
         raise InvalidInput("only advisors and staff register webhooks", field="owner")
     chosen = sorted(set(events))
@@ -134,13 +227,19 @@ def webhook_endpoint_create(
             + (f"; unknown: {', '.join(unknown)}" if unknown else ""),
             field="events",
         )
-    if not url.lower().startswith(("https://", "http://")):
-        raise InvalidInput("the URL must be http:// or https://", field="url")
+    problem = webhook_url_problem(url)
+    if problem:
+        raise InvalidInput(problem, field="url")
     key = secret or secrets.token_urlsafe(32)
     if len(key) < 32:
         raise InvalidInput("the secret must be at least 32 characters", field="secret")
     endpoint = WebhookEndpoint.objects.create(
-        owner=owner, url=url, events=chosen, secret=key, description=description
+        owner=owner,
+        url=url,
+        events=chosen,
+        secret=key,
+        description=description,
+        is_active=is_active,
     )
     return endpoint, key
 
@@ -257,7 +356,7 @@ class _NoRedirects(urllib.request.HTTPRedirectHandler):
         return None  # a redirect is an answer other than 2xx: it fails the attempt
 
 
-_OPENER = urllib.request.build_opener(_NoRedirects)
+_OPENER = urllib.request.build_opener(_NoRedirects, _PublicHTTPHandler, _PublicHTTPSHandler)
 
 
 def _post(
@@ -274,6 +373,8 @@ def _post(
         return int(exc.code), f"HTTP {exc.code} {exc.reason}: {snippet}".strip()
     except (urllib.error.URLError, OSError, ValueError) as exc:
         reason = getattr(exc, "reason", exc)
+        if isinstance(reason, RefusedAddress):
+            return None, f"refused: {reason}"
         return None, f"{type(exc).__name__}: {reason}"
 
 

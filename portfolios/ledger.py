@@ -406,7 +406,20 @@ class _Books:
         return WashSale.objects.bulk_create(rows)
 
 
-def _validate(quantity: Decimal, price: Decimal, fees: Decimal) -> tuple[Decimal, Decimal, Decimal]:
+#: The trade dates the ledger holds: older dates are typos, and the wash-sale windows and holding
+#: periods around a date must stay within what ``datetime.date`` can represent.
+EARLIEST_TRADE_DATE = dt.date(1900, 1, 1)
+LATEST_TRADE_DATE = dt.date(9998, 12, 31)
+
+
+def _validate(
+    quantity: Decimal, price: Decimal, fees: Decimal, *, trade_date: dt.date
+) -> tuple[Decimal, Decimal, Decimal]:
+    if not EARLIEST_TRADE_DATE <= trade_date <= LATEST_TRADE_DATE:
+        raise InvalidInput(
+            f"trade_date {trade_date} is outside {EARLIEST_TRADE_DATE} to {LATEST_TRADE_DATE}",
+            field="trade_date",
+        )
     qty = to_quantity(quantity)
     if qty <= 0:
         raise InvalidInput(f"quantity must be positive, got {quantity}", field="quantity")
@@ -547,7 +560,7 @@ class LedgerSession:
         """:func:`trade_apply`'s trade, inside the session's transaction."""
         if side not in ("buy", "sell"):
             raise InvalidInput(f"side must be 'buy' or 'sell', not {side!r}", field="side")
-        qty, px, fee = _validate(quantity, price, fees)
+        qty, px, fee = _validate(quantity, price, fees, trade_date=trade_date)
         self.lock([account_id])  # a no-op for an account locked before
         account = self._accounts.get(account_id)
         if account is None:

@@ -241,6 +241,17 @@ def _money(value: Decimal) -> str:
     return f"{cash(value):f}"
 
 
+#: What makes a spreadsheet read a cell as a formula (OWASP's list of CSV injection triggers).
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_text(value: str) -> str:
+    """A text cell for a CSV export, safe to open in a spreadsheet: text that would start a
+    formula (a household named ``=HYPERLINK(...)``) gets a leading ``'``, as OWASP advises.
+    Only for text: amounts are written as they are, so a loss stays ``-150.00``."""
+    return f"'{value}" if value.startswith(_FORMULA_STARTS) else value
+
+
 def _quantity(value: Decimal) -> str:
     text = f"{value:f}"
     return text.rstrip("0").rstrip(".") if "." in text else text
@@ -275,11 +286,12 @@ def tax_report_csv(report: TaxReport) -> str:
         <key>,<label>,<amount>   (one line per SUMMARY_ITEMS entry)
 
     Dates are ISO 8601; amounts have 2 decimal places, losses negative, no thousands separators.
+    Text that a spreadsheet would read as a formula is prefixed with ``'`` (:func:`csv_text`).
     """
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(["Form 8949", "Sales and Other Dispositions of Capital Assets"])
-    writer.writerow(["Household", report.household_name])
+    writer.writerow(["Household", csv_text(report.household_name)])
     writer.writerow(["Tax year", report.year])
     writer.writerow(["Filing status", report.filing_status.value])
     for part in (report.part_i, report.part_ii):
@@ -289,12 +301,12 @@ def tax_report_csv(report: TaxReport) -> str:
         for line in part.lines:
             writer.writerow(
                 [
-                    line.description,
+                    csv_text(line.description),
                     line.date_acquired.isoformat(),
                     line.date_sold.isoformat(),
                     _money(line.proceeds),
                     _money(line.cost_basis),
-                    line.adjustment_code,
+                    csv_text(line.adjustment_code),
                     _money(line.adjustment_amount) if line.adjustment_code else "",
                     _money(line.gain_or_loss),
                 ]

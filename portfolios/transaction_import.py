@@ -8,7 +8,7 @@ order is free.
 =============  ========  ===============================================================
 column         needed    meaning
 =============  ========  ===============================================================
-date           always    trade date, ``YYYY-MM-DD``; not after today
+date           always    trade date, ``YYYY-MM-DD``; from 1900-01-01, not after today
 account        always    the account's name within the household
 side           always    ``buy``, ``sell``, ``deposit``, ``withdrawal`` or ``dividend``
 symbol         always    ticker of a known asset (buy, sell, dividend); empty for cash rows
@@ -35,14 +35,14 @@ sale split off. A sell without ``lot_id`` uses the account's lot method (FIFO fo
 Checks
 ------
 Every row is checked before anything is written, and every problem is reported with its line
-number: malformed dates and numbers, future dates, unknown sides, account types and symbols,
-non-positive quantities, prices and amounts, and the whole file simulated in the order it will be
-applied, per account and symbol, starting from the household's current holdings and cash:
-selling more than is held on the sale date, naming a lot that does not exist, belongs to another
-account or symbol, is bought after the sale or has no shares left, and withdrawing more cash
-than the account has. When a row cannot be read, the holdings checks of its account and symbol
-(and the cash checks of its account) are left out until it is fixed, so one typo does not
-produce a cascade of false errors.
+number: malformed dates and numbers, dates in the future or before 1900, unknown sides, account
+types and symbols, non-positive quantities, prices and amounts, and the whole file simulated in the
+order it will be applied, per account and symbol, starting from the household's current holdings
+and cash: selling more than is held on the sale date, naming a lot that does not exist, belongs to
+another account or symbol, is bought after the sale or has no shares left, and withdrawing more
+cash than the account has. When a row cannot be read, the holdings checks of its account and symbol
+(and the cash checks of its account) are left out until it is fixed, so one typo does not produce a
+cascade of false errors.
 
 Applying
 --------
@@ -80,7 +80,14 @@ from portfolios.core import tax
 from portfolios.core.errors import DomainError, InvalidInput
 from portfolios.core.money import ZERO, to_decimal
 from portfolios.core.tax.lots import purchase_cost, sale_proceeds
-from portfolios.ledger import TradeResult, core_lot, household_rates, lot_method, trade_apply
+from portfolios.ledger import (
+    EARLIEST_TRADE_DATE,
+    TradeResult,
+    core_lot,
+    household_rates,
+    lot_method,
+    trade_apply,
+)
 from portfolios.models import (
     Account,
     AccountType,
@@ -110,6 +117,8 @@ _MAX_QUANTITY = Decimal("1e12")
 _MAX_PRICE = Decimal("1e11")
 _MAX_CASH = Decimal("1e13")
 _ACCOUNT_NAME_MAX = Account._meta.get_field("name").max_length or 120
+#: The largest id a lot can have (a ``BigAutoField``: a signed 64-bit integer).
+_MAX_LOT_ID = 2**63 - 1
 
 
 @dataclass(frozen=True)
@@ -233,7 +242,14 @@ def _date(raw: str, today: dt.date) -> dt.date:
         raise ValueError(f"date {text!r} is not a date (YYYY-MM-DD)") from None
     if day > today:
         raise ValueError(f"date {day} is in the future (today is {today})")
+    if day < EARLIEST_TRADE_DATE:
+        raise ValueError(f"date {day} is before {EARLIEST_TRADE_DATE}")
     return day
+
+
+def _digits(text: str) -> bool:
+    """Whether ``text`` is a plain decimal number (ASCII digits only: ``"²".isdigit()`` holds)."""
+    return text.isascii() and text.isdigit()
 
 
 def _lot_references(raw: str) -> tuple[tuple[LotReference, ...], list[str]]:
@@ -244,9 +260,9 @@ def _lot_references(raw: str) -> tuple[tuple[LotReference, ...], list[str]]:
         if not token:
             continue
         lowered = token.lower().replace(" ", "")
-        if lowered.startswith("line:") and lowered[5:].isdigit() and int(lowered[5:]) >= 2:
+        if lowered.startswith("line:") and _digits(lowered[5:]) and int(lowered[5:]) >= 2:
             ref = LotReference(text=token, line=int(lowered[5:]))
-        elif token.isdigit() and int(token) > 0:
+        elif _digits(token) and 0 < int(token) <= _MAX_LOT_ID:
             ref = LotReference(text=token, lot_id=int(token))
         else:
             problems.append(

@@ -8,6 +8,7 @@ end up here, so an integration only ever parses one shape.
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 from django.conf import settings
@@ -16,6 +17,7 @@ from django.core.exceptions import SuspiciousOperation
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -33,12 +35,16 @@ class IdempotencyKeyReused(exceptions.APIException):
     default_detail = "this Idempotency-Key was already used with a different request"
 
 
-class TooManyFailedLogins(exceptions.APIException):
-    """Sign-ins for one username from one address are refused for a while after failures."""
+class TooManyFailedLogins(exceptions.Throttled):
+    """Sign-ins for one username from one address are refused for a while after failures; like
+    any 429 it says when to try again (``Retry-After``)."""
 
-    status_code = status.HTTP_429_TOO_MANY_REQUESTS
     default_code = "too_many_failed_logins"
     default_detail = "too many failed sign-in attempts; try again later"
+
+    def __init__(self, detail: str, *, wait: float) -> None:
+        super().__init__(wait=wait, detail=detail)
+        self.detail = exceptions.ErrorDetail(detail, code=self.default_code)
 
 
 def error_body(
@@ -139,7 +145,10 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         details = None
         wait = getattr(exc, "wait", None)
         if isinstance(exc, exceptions.Throttled) and wait is not None:
-            details = {"retry_after_seconds": int(wait) + 1}
+            # whole seconds, rounded up: a client that waits this long is let in
+            seconds = max(1, math.ceil(wait))
+            details = {"retry_after_seconds": seconds}
+            response["Retry-After"] = str(seconds)
         response.data = error_body(code, message, details=details)
     return response
 
@@ -149,6 +158,7 @@ def _where(context: dict[str, Any]) -> str:
     return type(view).__name__ if view is not None else "an API view"
 
 
+@csrf_exempt  # it changes nothing; a write to no route is a 404, not the CSRF page's 403
 def api_not_found(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:
     """Any path under the API that matches no route: 404 in the one error shape."""
     return JsonResponse(error_body("not_found", f"no API endpoint at {request.path}"), status=404)

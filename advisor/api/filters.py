@@ -53,7 +53,9 @@ def date_param(request: Request, name: str) -> dt.date | None:
 
 
 def datetime_param(request: Request, name: str) -> dt.datetime | None:
-    """An ISO 8601 time; a date alone means its midnight UTC, a naive time is taken as UTC."""
+    """An ISO 8601 time, returned in UTC; a date alone means its midnight UTC, a naive time is
+    taken as UTC. A time whose UTC equivalent falls outside years 1 to 9999 (``0001-01-01T00:00
+    +05:00``) is refused: the database would overflow converting it."""
     raw = request.query_params.get(name)
     if raw is None or raw == "":
         return None
@@ -61,7 +63,14 @@ def datetime_param(request: Request, name: str) -> dt.datetime | None:
         value = dt.datetime.fromisoformat(raw)
     except ValueError:
         raise ValidationError({name: [f"must be an ISO 8601 date or time, got {raw!r}"]}) from None
-    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
+    if value.tzinfo is None:
+        return value.replace(tzinfo=dt.UTC)
+    try:
+        return value.astimezone(dt.UTC)
+    except OverflowError:
+        raise ValidationError(
+            {name: [f"must be a time between years 1 and 9999 in UTC, got {raw!r}"]}
+        ) from None
 
 
 def bool_param(request: Request, name: str) -> bool | None:

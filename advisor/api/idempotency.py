@@ -90,7 +90,7 @@ def request_fingerprint(request: Request) -> str:
         raw = request.body
         if content_type == "application/json" or not content_type:
             # Not JSON: the parser refuses it later; the bytes are hashed as they are.
-            with contextlib.suppress(ValueError):
+            with contextlib.suppress(ValueError, RecursionError):  # nested too deeply: likewise
                 raw = json.dumps(json.loads(raw), sort_keys=True, separators=(",", ":")).encode()
         digest.update(raw)
     return digest.hexdigest()

@@ -6,13 +6,18 @@ the ledger; weights and statistics are numbers.
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Mapping
+from decimal import Decimal
 from typing import Any
 
+from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from advisor.core.questionnaire import QUESTIONS
 from advisor.models import Client, ESGPreference, RiskProfile
+from advisor.webhooks import webhook_url_problem
 from integrations.models import DeliveryStatus, WebhookDelivery, WebhookEndpoint, WebhookEvent
 from portfolios.models import (
     Account,
@@ -29,8 +34,13 @@ from portfolios.models import (
 from signals.models import DetectedSignal
 from trading.models import Fill, Order, OrderStatus, PreTradeCheck
 
+#: The largest amount a request may give, as in the portal's forms: 12 digits before the point
+#: (every database, SQLite's floating point included, holds it to the cent).
+MAX_CASH = Decimal("999999999999.99")
+
 
 def Cash(**kwargs: Any) -> serializers.DecimalField:
+    kwargs.setdefault("max_value", MAX_CASH)
     return serializers.DecimalField(max_digits=16, decimal_places=2, **kwargs)
 
 
@@ -40,6 +50,26 @@ def Quantity(**kwargs: Any) -> serializers.DecimalField:
 
 def Price(**kwargs: Any) -> serializers.DecimalField:
     return serializers.DecimalField(max_digits=18, decimal_places=6, **kwargs)
+
+
+class StrictInput:
+    """A request body with a field the serializer does not know is refused, naming it: a typo
+    (``excluded_category``) would otherwise be dropped and the real field left at its default.
+    Mixed into every serializer that reads a request body, before the DRF base class."""
+
+    #: sent by HTML forms (the browsable API), never a field of the body
+    IGNORED = frozenset({"csrfmiddlewaretoken"})
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, Mapping):
+            fields = self.fields  # type: ignore[attr-defined]
+            unknown = sorted(set(data) - set(fields) - self.IGNORED)
+            if unknown:
+                known = ", ".join(name for name, field in fields.items() if not field.read_only)
+                raise serializers.ValidationError(
+                    {name: [f"unknown field (this body takes {known})"] for name in unknown}
+                )
+        return super().to_internal_value(data)  # type: ignore[misc]
 
 
 def EnumString(values: Any, name: str, **kwargs: Any) -> serializers.CharField:
@@ -62,7 +92,7 @@ def Rate(**kwargs: Any) -> serializers.DecimalField:
 # -- auth ------------------------------------------------------------------------------------------
 
 
-class TokenRequest(serializers.Serializer):
+class TokenRequest(StrictInput, serializers.Serializer):
     username = serializers.CharField(max_length=150)
     password = serializers.CharField(
         max_length=4096, style={"input_type": "password"}, trim_whitespace=False
@@ -126,6 +156,7 @@ class ESGPreferenceSerializer(serializers.ModelSerializer):
 
 class ClientSerializer(serializers.ModelSerializer):
     household = serializers.IntegerField(source="household_id", read_only=True)
+    email = serializers.CharField(read_only=True, help_text="Empty when none was given")
     household_name = serializers.CharField(source="household.name", read_only=True)
     advisor = serializers.IntegerField(source="advisor_id", read_only=True, allow_null=True)
     has_login = serializers.SerializerMethodField()
@@ -174,7 +205,7 @@ class ClientSerializer(serializers.ModelSerializer):
         return self._nullable(ESGPreferenceSerializer, self._related(obj, "esg_preference"))
 
 
-class RiskInput(serializers.Serializer):
+class RiskInput(StrictInput, serializers.Serializer):
     """The questionnaire's answers, or a final risk score given directly (exactly one)."""
 
     answers = serializers.DictField(
@@ -191,7 +222,7 @@ class RiskInput(serializers.Serializer):
         "of answers; stored with the questionnaire's split for that score",
     )
     horizon_years = serializers.IntegerField(min_value=1, max_value=60)
-    goal_amount = Cash(required=False, allow_null=True, min_value=0)
+    goal_amount = Cash(required=False, allow_null=True, min_value=Decimal("0.01"))
     monthly_contribution = Cash(required=False, min_value=0)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
@@ -202,14 +233,14 @@ class RiskInput(serializers.Serializer):
         return attrs
 
 
-class ESGInput(serializers.Serializer):
+class ESGInput(StrictInput, serializers.Serializer):
     min_esg_score = serializers.IntegerField(min_value=0, max_value=100, default=0)
     excluded_categories = serializers.ListField(
         child=serializers.ChoiceField(choices=ExclusionTag.choices), default=list, max_length=20
     )
 
 
-class HouseholdInput(serializers.Serializer):
+class HouseholdInput(StrictInput, serializers.Serializer):
     name = serializers.CharField(max_length=200)
     filing_status = serializers.ChoiceField(
         choices=FilingStatus.choices, default=FilingStatus.SINGLE
@@ -218,7 +249,7 @@ class HouseholdInput(serializers.Serializer):
     long_term_rate = Rate(required=False, help_text="Marginal tax rate on long-term gains")
 
 
-class LoginInput(serializers.Serializer):
+class LoginInput(StrictInput, serializers.Serializer):
     username = serializers.RegexField(r"^[\w.@+-]+\Z", max_length=150)
     password = serializers.CharField(max_length=4096, trim_whitespace=False, write_only=True)
 
@@ -242,6 +273,11 @@ class ClientRegistrationInput(RiskInput):
         required=False,
         help_text="A portal login for the client; the password must pass the password rules",
     )
+
+    def validate_date_of_birth(self, value: dt.date | None) -> dt.date | None:
+        if value is not None and not dt.date(1900, 1, 1) <= value <= timezone.localdate():
+            raise serializers.ValidationError("must be a past date, after 1900")
+        return value
 
 
 class RegistrationResponse(serializers.Serializer):
@@ -316,7 +352,7 @@ class TransactionSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class TransactionImportInput(serializers.Serializer):
+class TransactionImportInput(StrictInput, serializers.Serializer):
     household = serializers.IntegerField(min_value=1, help_text="The household to import into")
     file = serializers.FileField(help_text="The CSV file (see the import format), at most 5 MB")
 
@@ -498,11 +534,11 @@ class ProposalDetailSerializer(ProposalSerializer):
         )
 
 
-class DecisionInput(serializers.Serializer):
+class DecisionInput(StrictInput, serializers.Serializer):
     comment = serializers.CharField(max_length=2000, required=False, default="", allow_blank=True)
 
 
-class RejectionInput(serializers.Serializer):
+class RejectionInput(StrictInput, serializers.Serializer):
     comment = serializers.CharField(max_length=2000, help_text="Why the proposal is rejected")
 
 
@@ -598,7 +634,7 @@ class SignalSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class SentimentInput(serializers.Serializer):
+class SentimentInput(StrictInput, serializers.Serializer):
     texts = serializers.ListField(
         child=serializers.CharField(max_length=2000, trim_whitespace=False),
         min_length=1,
@@ -623,7 +659,7 @@ class SentimentResponse(serializers.Serializer):
 # -- webhooks --------------------------------------------------------------------------------------
 
 
-class WebhookEndpointSerializer(serializers.ModelSerializer):
+class WebhookEndpointSerializer(StrictInput, serializers.ModelSerializer):
     events = serializers.ListField(
         child=serializers.ChoiceField(choices=WebhookEvent.choices), min_length=1, max_length=10
     )
@@ -651,8 +687,9 @@ class WebhookEndpointSerializer(serializers.ModelSerializer):
         read_only_fields = ["id", "owner", "created_at"]
 
     def validate_url(self, value: str) -> str:
-        if not value.lower().startswith(("https://", "http://")):
-            raise serializers.ValidationError("the URL must be http:// or https://")
+        problem = webhook_url_problem(value)
+        if problem:
+            raise serializers.ValidationError(problem)
         return value
 
 

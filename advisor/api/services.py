@@ -181,8 +181,11 @@ def _check_rate(value: Decimal | None, field: str) -> None:
 
 
 def _portal_user(login: PortalLogin, *, first_name: str, last_name: str, email: str) -> User:
+    """The client's portal login; Conflict when the username is taken, even by a registration
+    that commits between the check and the insert (the unique index decides, in a savepoint)."""
+    taken = Conflict(f"the username {login.username!r} is taken", field="login.username")
     if User.objects.filter(username__iexact=login.username).exists():
-        raise Conflict(f"the username {login.username!r} is taken", field="login.username")
+        raise taken
     candidate = User(
         username=login.username, first_name=first_name, last_name=last_name, email=email
     )
@@ -194,14 +197,18 @@ def _portal_user(login: PortalLogin, *, first_name: str, last_name: str, email: 
             field="login.password",
             details=list(exc.messages),
         ) from None
-    return user_create(
-        username=login.username,
-        password=login.password,
-        role=Role.CLIENT,
-        first_name=first_name,
-        last_name=last_name,
-        email=email,
-    )
+    try:
+        with transaction.atomic():
+            return user_create(
+                username=login.username,
+                password=login.password,
+                role=Role.CLIENT,
+                first_name=first_name,
+                last_name=last_name,
+                email=email,
+            )
+    except IntegrityError:  # registered concurrently under the same username
+        raise taken from None
 
 
 @transaction.atomic

@@ -461,7 +461,7 @@ def risk_preview(request: HttpRequest) -> JsonResponse:
         )
     try:
         body = json.loads(request.body or b"{}")
-    except (json.JSONDecodeError, UnicodeDecodeError):
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
         return JsonResponse(
             {"error": {"code": "invalid_input", "message": "the body must be JSON"}}, status=400
         )

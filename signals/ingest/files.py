@@ -185,6 +185,9 @@ def _jsonl_rows(lines: Iterable[str]) -> Iterator[tuple[int, dict[str, Any] | st
         except json.JSONDecodeError as exc:
             yield line, f"not valid JSON ({exc.msg})"
             continue
+        except RecursionError:
+            yield line, "not valid JSON (nested too deeply)"
+            continue
         if not isinstance(value, dict):
             yield line, "expected a JSON object"
             continue

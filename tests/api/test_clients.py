@@ -9,7 +9,12 @@ from advisor.models import Client, RiskProfile, Role, User
 from portfolios.models import AuditEvent, Household, Recommendation
 from tests.advisor.services.market import build_market
 from tests.api.world import api_client
-from tests.factories import AdvisorUserFactory, RiskProfileFactory, StaffUserFactory
+from tests.factories import (
+    AdvisorUserFactory,
+    ClientFactory,
+    RiskProfileFactory,
+    StaffUserFactory,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -117,6 +122,12 @@ def test_a_risk_score_given_directly_gets_the_questionnaire_split():
         ({"esg": {"min_esg_score": 101}}, "esg.min_esg_score"),
         ({"esg": {"excluded_categories": ["crypto"]}}, "esg.excluded_categories[0]"),
         ({"household": {"name": "X", "short_term_rate": "1.5"}}, "household.short_term_rate"),
+        ({"annual_income": "99999999999999.99"}, "annual_income"),  # above what any field holds
+        ({"goal_amount": "0"}, "goal_amount"),
+        ({"date_of_birth": "9999-12-31"}, "date_of_birth"),
+        ({"esg": {"min_esg_score": 60, "excluded_category": ["weapons"]}}, "esg.excluded_category"),
+        ({"household": {"name": "X", "filing_staus": "single"}}, "household.filing_staus"),
+        ({"nickname": "Al"}, "nickname"),
     ],
 )
 def test_bad_registrations_name_the_field_and_write_nothing(change, field):
@@ -175,6 +186,28 @@ def test_a_taken_household_name_is_a_conflict():
         "message": "a household named 'Okafor household' already exists",
         "field": "household.name",
     }
+
+
+def test_a_username_taken_by_a_concurrent_registration_is_a_conflict(monkeypatch):
+    # Another registration commits the same username after this one checked it was free: the
+    # unique index refuses the insert, and the loser gets the sequential duplicate's 409.
+    from advisor.api import services
+
+    def validate_then_lose_the_race(password, user=None):
+        User.objects.create_user(username="ada.okafor", password="x")
+
+    monkeypatch.setattr(services, "validate_password", validate_then_lose_the_race)
+    login = {"username": "ada.okafor", "password": "violet-harbour-58-kites"}
+    response = api_client(AdvisorUserFactory()).post(
+        "/api/v1/clients/", registration(login=login), format="json"
+    )
+    assert response.status_code == 409, response.content
+    assert response.json()["error"] == {
+        "code": "conflict",
+        "message": "the username 'ada.okafor' is taken",
+        "field": "login.username",
+    }
+    assert not Household.objects.exists() and not Client.objects.exists()
 
 
 def test_password_validators_apply_to_a_portal_login_at_registration():
@@ -253,3 +286,19 @@ def test_a_household_without_a_profile_is_a_conflict_not_a_computation():
     )
     assert response.status_code == 409
     assert "no client with a risk profile" in response.json()["error"]["message"]
+
+
+def test_a_typo_in_an_update_is_refused_and_changes_nothing():
+    """An unknown key is never dropped silently: the fields it was meant for keep their values."""
+    world_client = ClientFactory()
+    api = api_client(world_client.advisor)
+    url = f"/api/v1/clients/{world_client.pk}/esg-preference/"
+    first = api.put(url, {"min_esg_score": 60, "excluded_categories": ["weapons"]}, format="json")
+    assert first.status_code == 200, first.content
+    response = api.put(url, {"min_esg_score": 70, "excluded_category": []}, format="json")
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["field"] == "excluded_category" and "unknown field" in error["message"]
+    assert "excluded_categories" in error["message"]  # what the body takes
+    shown = api.get(f"/api/v1/clients/{world_client.pk}/").json()["esg_preference"]
+    assert (shown["min_esg_score"], shown["excluded_categories"]) == (60, ["weapons"])

@@ -8,6 +8,7 @@ from decimal import Decimal
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import OperationalError
+from django.test import Client as BrowserClient
 from django.test import override_settings
 
 from portfolios.models import AuditEvent, ProposalStatus
@@ -91,6 +92,11 @@ def test_list_filters_and_pagination(world):
         ("/api/v1/lots/?open=maybe", "open"),
         ("/api/v1/transactions/?date_from=2024-13-01", "date_from"),
         ("/api/v1/fills/?since=yesterday", "since"),
+        # past year 9999 or before year 1 in UTC: used to overflow (a 500)
+        ("/api/v1/fills/?since=9999-12-31T23:59:59-05:00", "since"),
+        ("/api/v1/fills/?until=0001-01-01T00:00:00%2B05:00", "until"),
+        ("/api/v1/signals/?since=0001-01-01T00:00:00%2B05:00", "since"),
+        ("/api/v1/signals/?until=9999-12-31T23:59:59-05:00", "until"),
         ("/api/v1/proposals/?status=approvedd", "status"),
         ("/api/v1/households/?search=%00", "search"),
     ],
@@ -130,7 +136,18 @@ def test_the_tax_report_as_json_and_as_csv(world):
     bad_year = api.get(f"/api/v1/households/{world.a.household.pk}/tax-report/1800/?format=csv")
     assert bad_year.status_code == 400 and bad_year["Content-Type"] == "application/json"
     assert bad_year.json()["error"]["field"] == "year"
-    assert api.get(url + "?format=xml").status_code == 404
+    unknown = api.get(url + "?format=xml")
+    assert unknown.status_code == 400 and unknown.json()["error"]["field"] == "format"
+
+
+def test_the_tax_report_csv_neutralises_a_formula_in_the_household_name(world):
+    world.a.household.name = '=HYPERLINK("http://evil.example","x")'
+    world.a.household.save(update_fields=["name"])
+    url = f"/api/v1/households/{world.a.household.pk}/tax-report/2024/?format=csv"
+    response = api_client(world.a.user).get(url)
+    assert response.status_code == 200
+    rows = list(csv.reader(io.StringIO(response.content.decode())))
+    assert rows[1] == ["Household", '\'=HYPERLINK("http://evil.example","x")']
 
 
 def test_the_import_is_all_or_nothing_with_every_bad_row(world):
@@ -262,7 +279,7 @@ def test_the_sentiment_endpoint_has_its_own_rate_limit(world, monkeypatch):
     assert codes == [200, 200, 429]
     assert limited.json()["error"]["code"] == "throttled"
     assert limited["Retry-After"] == "60"
-    assert limited.json()["error"]["details"]["retry_after_seconds"] == 61
+    assert limited.json()["error"]["details"]["retry_after_seconds"] == 60  # as the header says
 
 
 def test_fixed_windows_count_in_one_round_trip_and_reset(monkeypatch):
@@ -291,6 +308,14 @@ def test_one_error_shape_everywhere(world, monkeypatch):
     assert unknown.json() == {
         "error": {"code": "not_found", "message": "no API endpoint at /api/v1/nothing/here/"}
     }
+    # a write to no route, with a session cookie and no CSRF token: still the 404, not the
+    # CSRF failure page (that only guards views that act)
+    browser = BrowserClient(enforce_csrf_checks=True, HTTP_COOKIE="sessionid=x")
+    for write in (browser.put, browser.delete, browser.post):
+        missing = write(
+            "/api/v1/clients/-4/risk-profile/", "a=1", "application/x-www-form-urlencoded"
+        )
+        assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
     wrong_method = api.delete("/api/v1/households/")
     assert wrong_method.status_code == 405
     assert wrong_method.json()["error"]["code"] == "method_not_allowed"

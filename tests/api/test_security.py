@@ -82,6 +82,8 @@ def test_the_token_endpoint_and_its_failed_login_limit():
     error = blocked.json()["error"]
     assert error["code"] == "too_many_failed_logins"
     assert "Try again in 15 minutes" in error["message"]
+    wait = int(blocked["Retry-After"])
+    assert 14 * 60 < wait <= 15 * 60 and error["details"] == {"retry_after_seconds": wait}
     # another address is not locked out; a success there clears nothing here
     assert token_request(user.username, PASSWORD, random_address()).status_code == 200
     assert token_request(user.username, PASSWORD, address).status_code == 429
@@ -131,6 +133,34 @@ def test_token_sign_ins_are_throttled_per_address(monkeypatch):
     ):
         codes = [token_request(user.username, PASSWORD, address).status_code for _ in range(4)]
     assert codes == [200, 200, 200, 429]
+
+
+def test_requests_without_valid_credentials_are_throttled_per_address(monkeypatch):
+    """Throttles come before permissions: unauthenticated requests and wrong tokens to a
+    protected route are counted against their address (429, not an endless run of 401s)."""
+    from django.conf import settings
+
+    from advisor.api import throttling
+
+    frozen = throttling.time.time() // 60 * 60 + 30
+    monkeypatch.setattr(throttling.time, "time", lambda: frozen)
+    rates = {**settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], "anon": "3/minute"}
+    address = random_address()
+    anonymous = BrowserClient(REMOTE_ADDR=address)
+    wrong_token = BrowserClient(REMOTE_ADDR=random_address(), HTTP_AUTHORIZATION="Token nope")
+    with override_settings(
+        REST_FRAMEWORK={**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": rates}
+    ):
+        codes = [anonymous.get("/api/v1/households/").status_code for _ in range(4)]
+        wrong = [wrong_token.get("/api/v1/households/").status_code for _ in range(4)]
+        limited = anonymous.get("/api/v1/households/")
+        signed_in = api_client(AdvisorUserFactory()).get("/api/v1/households/")
+    assert codes == [401, 401, 401, 429] and wrong == [401, 401, 401, 429]
+    assert 1 <= int(limited["Retry-After"]) <= 31
+    assert limited.json()["error"]["details"] == {
+        "retry_after_seconds": int(limited["Retry-After"])
+    }
+    assert signed_in.status_code == 200  # counted per user, not against the address
 
 
 # -- the browser login form -------------------------------------------------------------------------

@@ -68,6 +68,12 @@ class Receiver:
         self.server.server_close()
 
 
+@pytest.fixture(autouse=True)
+def internal_receivers(settings):
+    """The receivers here listen on loopback, which deliveries may reach only when allowed."""
+    settings.WEBHOOK_ALLOW_PRIVATE_HOSTS = True
+
+
 @pytest.fixture
 def closed_port_url() -> Iterator[str]:
     """A local address that refuses connections. The port stays bound, never listening, for
@@ -338,3 +344,67 @@ def test_the_admin_shows_the_delivery_log_and_retries(client, queued):
     assert response.status_code == 302
     delivery.refresh_from_db()
     assert delivery.status == DeliveryStatus.PENDING and delivery.attempts == 0
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:8000/admin/",
+        "https://localhost/in",
+        "http://api.localhost/in",
+        "http://[::1]/in",
+        "http://[::ffff:10.0.0.1]/in",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://10.1.2.3/in",
+        "http://192.168.0.10/in",
+        "http://100.64.0.1/in",
+        "http://0.0.0.0/in",
+    ],
+)
+def test_an_internal_address_cannot_be_registered(settings, url):
+    settings.WEBHOOK_ALLOW_PRIVATE_HOSTS = False
+    response = api_client(AdvisorUserFactory()).post(
+        "/api/v1/webhooks/", {"url": url, "events": ["order.filled"]}, format="json"
+    )
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["field"] == "url" and "public host" in error["message"]
+    assert not WebhookEndpoint.objects.exists()
+
+
+def test_the_numeric_forms_of_an_address_are_recognised(settings):
+    settings.WEBHOOK_ALLOW_PRIVATE_HOSTS = False
+    for url in ("http://2130706433/in", "http://127.1/in", "http://0x7f000001/in"):
+        assert "not the internal address" in (webhooks.webhook_url_problem(url) or ""), url
+    assert webhooks.webhook_url_problem("https://integrator.example.com/in") is None
+    settings.WEBHOOK_ALLOW_PRIVATE_HOSTS = True
+    assert webhooks.webhook_url_problem("http://127.0.0.1:8000/in") is None
+
+
+def test_a_delivery_to_a_name_that_resolves_internally_is_refused_unsent(settings, queued):
+    """An endpoint stored earlier whose name now resolves to loopback (DNS can change after
+    registration): the address connected to is checked, and nothing reaches the server."""
+    settings.WEBHOOK_ALLOW_PRIVATE_HOSTS = False
+    with Receiver([200]) as receiver:
+        port = receiver.server.server_address[1]
+        delivery = delivery_to(f"http://localhost:{port}/hook")
+        outcome = webhook_delivery_attempt(delivery_id=delivery.pk)
+    assert outcome.status == DeliveryStatus.RETRYING and outcome.response_code is None
+    assert receiver.received == []
+    delivery.refresh_from_db()
+    assert delivery.last_error.startswith("refused: localhost is the internal address")
+
+
+def test_an_endpoint_can_be_registered_switched_off(queued):
+    api = api_client(AdvisorUserFactory())
+    created = api.post(
+        "/api/v1/webhooks/",
+        {
+            "url": "https://integrator.example.com/in",
+            "events": ["order.filled"],
+            "is_active": False,
+        },
+        format="json",
+    )
+    assert created.status_code == 201 and created.json()["is_active"] is False
+    assert WebhookEndpoint.objects.get().is_active is False

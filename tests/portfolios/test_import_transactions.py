@@ -285,6 +285,32 @@ def test_a_buy_with_too_little_cash_is_funded_and_a_bad_amount_is_caught(assets)
     ]
 
 
+def test_out_of_range_dates_and_lot_ids_are_bad_rows(assets):
+    # Each used to be a 500: a lot id past 64 bits overflowed the lookup (on SQLite), a buy on
+    # 0001-01-01 the wash-sale window around it.
+    text = HEADER + (
+        "0001-01-01,Brokerage,taxable,AAA,buy,1,10,,,\n"  # 2 before 1900
+        "1899-12-31,Brokerage,,AAA,buy,1,10,,,\n"  # 3 before 1900
+        "1900-01-01,Brokerage,,AAA,buy,1,10,,,\n"  # 4 fine: the earliest date
+        "2024-01-02,Brokerage,,AAA,sell,1,12,,99999999999999999999999,\n"  # 5 past 64 bits
+        "2024-01-02,Brokerage,,AAA,sell,1,12,,9223372036854775808,\n"  # 6 just past
+        "2024-01-02,Brokerage,,AAA,sell,1,12,,\u00b2,\n"  # 7 "²".isdigit()
+    )
+    before = counts()
+    with pytest.raises(InvalidInput) as info:
+        transaction_file_import(
+            content=text.encode(), household_name="Old Family", today=dt.date(2024, 6, 1)
+        )
+    assert info.value.field == "file"
+    messages = {row["line"]: row["message"] for row in info.value.details}
+    assert sorted(messages) == [2, 3, 5, 6, 7]
+    assert messages[2] == "date 0001-01-01 is before 1900-01-01"
+    assert messages[3] == "date 1899-12-31 is before 1900-01-01"
+    for line, token in ((5, "99999999999999999999999"), (6, "9223372036854775808"), (7, "\u00b2")):
+        assert messages[line].startswith(f"lot_id {token!r} is neither line:<N>"), messages[line]
+    assert counts() == before
+
+
 def test_a_bad_row_does_not_cascade_into_false_errors(tmp_path, assets):
     text = HEADER + (
         "2024-01-02,Brokerage,taxable,AAA,buy,ten,10,,,\n"  # 2 the only real problem

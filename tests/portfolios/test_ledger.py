@@ -279,6 +279,20 @@ def test_bad_trades_are_refused_and_write_nothing(taxable, xyz):
     assert not TaxLot.objects.exists() and not RealizedLot.objects.exists()
 
 
+@pytest.mark.parametrize(
+    "day", [dt.date.min, dt.date(1899, 12, 31), dt.date(9999, 12, 1), dt.date.max]
+)
+def test_a_trade_date_outside_the_ledgers_range_is_refused(taxable, xyz, day):
+    # The wash-sale window around 0001-01-01 used to overflow datetime.date (a 500).
+    for trade in (buy, sell):
+        with pytest.raises(InvalidInput) as info:
+            trade(taxable, "XYZ", "1", "10", day)
+        assert info.value.field == "trade_date"
+    assert not TaxLot.objects.exists() and not RealizedLot.objects.exists()
+    buy(taxable, "XYZ", "1", "10", dt.date(1900, 1, 1))  # the earliest date is fine
+    assert TaxLot.objects.get().acquired_on == dt.date(1900, 1, 1)
+
+
 trades = st.lists(
     st.tuples(
         st.sampled_from(["buy", "sell"]),

@@ -17,6 +17,7 @@ from portfolios.tax_reports import (
     JSON_FORMAT,
     SUMMARY_ITEMS,
     capital_loss_carryover_into,
+    csv_text,
     tax_report,
     tax_report_csv,
     tax_report_json,
@@ -252,6 +253,25 @@ def test_csv_parses_back(household):
     assert list(amounts) == [key for key, _ in SUMMARY_ITEMS]
     assert amounts["loss_limit"] == D("3000") and amounts["short_term_carryforward"] == D("2500")
     assert amounts["long_term_carryover_in"] == D("500")
+
+
+@pytest.mark.parametrize("start", ["=", "+", "-", "@", "\t", "\r"])
+def test_csv_text_that_would_start_a_formula_is_quoted(start):
+    assert csv_text(f"{start}1+2") == f"'{start}1+2"
+    assert csv_text(f"Okafor {start}1") == f"Okafor {start}1"
+    assert csv_text("") == ""
+
+
+def test_csv_neutralises_formulas_in_names_but_not_in_amounts(household):
+    household.name = '=HYPERLINK("http://evil.example","x")'
+    household.save(update_fields=["name"])
+    text = tax_report_csv(tax_report(household_id=household.pk, year=2024))
+    heading, part_i, _, _ = sections(text)
+    assert heading[1] == ["Household", '\'=HYPERLINK("http://evil.example","x")']
+    assert part_i[3][-1] == "-6000.00" and part_i[-1][-1] == "-6000.00"  # losses stay numbers
+    out = StringIO()
+    call_command("tax_report", "--household", household.name, "--year", "2024", stdout=out)
+    assert out.getvalue() == text
 
 
 def test_json_is_stable_and_round_trips(household):

@@ -75,13 +75,15 @@ def test_jsonl_rows_accept_lists_of_symbols_and_name_bad_lines():
                 "url": "ftp://x",
             }
         ),
+        "[" * 100_000 + "]" * 100_000,
     ]
     parsed = parse_news_file(lines, format="jsonl", default_source="s", now=NOW)
     assert [i.headline for i in parsed.items] == ["Exxon up"]
     messages = {e.line: e.message for e in parsed.errors}
-    assert sorted(messages) == [3, 4, 5, 6]
+    assert sorted(messages) == [3, 4, 5, 6, 7]
     assert "not valid JSON" in messages[3] and "JSON object" in messages[4]
     assert "published_at is missing" in messages[5] and "http(s)" in messages[6]
+    assert messages[7] == "not valid JSON (nested too deeply)"
 
 
 def test_a_file_without_the_required_columns_is_refused():

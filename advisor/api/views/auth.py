@@ -51,7 +51,7 @@ class TokenCreate(ApiDefaults, APIView):
         address = client_address(request._request)
         retry_after = login_retry_after(username=username, address=address)
         if retry_after is not None:
-            raise TooManyFailedLogins(blocked_message(retry_after))
+            raise TooManyFailedLogins(blocked_message(retry_after), wait=retry_after)
         user = authenticate(
             request._request, username=username, password=body.validated_data["password"]
         )

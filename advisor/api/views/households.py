@@ -24,7 +24,7 @@ from advisor.api.views.base import ApiDefaults
 from advisor.models import Client
 from advisor.selectors import households_visible_to
 from advisor.services.recommendations import primary_client, recommendation_for_household
-from portfolios.core.errors import Conflict, DomainError
+from portfolios.core.errors import Conflict, DomainError, NotFound
 from portfolios.models import Household, Recommendation
 from portfolios.selectors import household_holdings
 from portfolios.tax_reports import tax_report, tax_report_csv, tax_report_json
@@ -194,6 +194,10 @@ class HouseholdRecommendation(ApiDefaults, APIView):
         }
     )
     def get(self, request: Request, pk: int) -> Response:
+        if pk > filters.MAX_ID:
+            # No household has such an id; SQLite would overflow on the foreign-key lookups below
+            # (the primary-key lookup of the other routes finds nothing instead).
+            raise NotFound(f"household {pk} not found")
         # The common case in one query: an up-to-date current recommendation in the user's scope.
         recommendation = _current(
             one_in_household_scope(

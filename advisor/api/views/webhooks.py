@@ -50,6 +50,7 @@ class WebhookList(ApiDefaults, generics.ListAPIView):
             events=body.validated_data["events"],
             secret=body.validated_data.get("secret"),
             description=body.validated_data.get("description", ""),
+            is_active=body.validated_data.get("is_active", True),
         )
         return Response(
             {**WebhookEndpointSerializer(endpoint).data, "secret": secret},

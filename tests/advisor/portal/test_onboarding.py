@@ -350,6 +350,13 @@ def test_the_score_preview_is_json_and_csrf_protected(newcomer):
         url, bad, content_type="application/json", headers={"X-CSRFToken": token}
     )
     assert response.status_code == 400 and response.json()["error"]["field"] == "goal"
+    deep = "[" * 100_000 + "]" * 100_000
+    response = browser.post(
+        url, deep, content_type="application/json", headers={"X-CSRFToken": token}
+    )
+    assert response.status_code == 400 and response.json()["error"]["message"] == (
+        "the body must be JSON"
+    )
 
 
 # --- Submission ----------------------------------------------------------------------------------------
