@@ -8,6 +8,7 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Lower
 
 from portfolios.models import CashField, Household
 
@@ -28,6 +29,14 @@ class User(AbstractUser):
             models.CheckConstraint(
                 condition=~Q(role="staff") | Q(is_staff=True),
                 name="user_staff_role_has_admin_access",
+            ),
+            # "Ada" and "ada" are one username: sign-up and registration check so, and this
+            # decides between two that race
+            models.UniqueConstraint(
+                Lower("username"),
+                name="user_username_unique_ignoring_case",
+                violation_error_message="A user with that username already exists "
+                "(usernames ignore case).",
             ),
         ]
 

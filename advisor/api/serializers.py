@@ -7,6 +7,7 @@ the ledger; weights and statistics are numbers.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
@@ -72,6 +73,26 @@ class StrictInput:
         return super().to_internal_value(data)  # type: ignore[misc]
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+class Text(serializers.CharField):
+    """Text from a request body: a JSON string and nothing else (DRF's ``CharField`` turns the
+    number 5 into "5"), without control characters other than tab and line breaks."""
+
+    default_error_messages = {
+        "not_text": "must be a string, not {kind}",
+        "control": "must not contain control characters",
+    }
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("not_text", kind=type(data).__name__)
+        if _CONTROL.search(data):
+            self.fail("control")
+        return str(super().to_internal_value(data))
+
+
 def EnumString(values: Any, name: str, **kwargs: Any) -> serializers.CharField:
     """A string out of a fixed set, documented as the schema component ``name`` (so two sets
     behind fields of the same name, like proposal and order ``status``, never collide)."""
@@ -93,7 +114,7 @@ def Rate(**kwargs: Any) -> serializers.DecimalField:
 
 
 class TokenRequest(StrictInput, serializers.Serializer):
-    username = serializers.CharField(max_length=150)
+    username = Text(max_length=150)
     password = serializers.CharField(
         max_length=4096, style={"input_type": "password"}, trim_whitespace=False
     )
@@ -209,7 +230,7 @@ class RiskInput(StrictInput, serializers.Serializer):
     """The questionnaire's answers, or a final risk score given directly (exactly one)."""
 
     answers = serializers.DictField(
-        child=serializers.CharField(max_length=40),
+        child=Text(max_length=40),
         required=False,
         help_text="Question key to chosen value, for every question: "
         + ", ".join(q.key for q in QUESTIONS),
@@ -241,7 +262,7 @@ class ESGInput(StrictInput, serializers.Serializer):
 
 
 class HouseholdInput(StrictInput, serializers.Serializer):
-    name = serializers.CharField(max_length=200)
+    name = Text(max_length=200)
     filing_status = serializers.ChoiceField(
         choices=FilingStatus.choices, default=FilingStatus.SINGLE
     )
@@ -258,8 +279,8 @@ class ClientRegistrationInput(RiskInput):
     """Everything needed for a recommendation, in one request."""
 
     household = HouseholdInput()
-    first_name = serializers.CharField(max_length=100)
-    last_name = serializers.CharField(max_length=100)
+    first_name = Text(max_length=100)
+    last_name = Text(max_length=100)
     email = serializers.EmailField(required=False, default="", allow_blank=True)
     date_of_birth = serializers.DateField(required=False, allow_null=True)
     annual_income = Cash(required=False, allow_null=True, min_value=0)
@@ -535,11 +556,11 @@ class ProposalDetailSerializer(ProposalSerializer):
 
 
 class DecisionInput(StrictInput, serializers.Serializer):
-    comment = serializers.CharField(max_length=2000, required=False, default="", allow_blank=True)
+    comment = Text(max_length=2000, required=False, default="", allow_blank=True)
 
 
 class RejectionInput(StrictInput, serializers.Serializer):
-    comment = serializers.CharField(max_length=2000, help_text="Why the proposal is rejected")
+    comment = Text(max_length=2000, help_text="Why the proposal is rejected")
 
 
 class OrderSerializer(serializers.ModelSerializer):
@@ -636,7 +657,7 @@ class SignalSerializer(serializers.ModelSerializer):
 
 class SentimentInput(StrictInput, serializers.Serializer):
     texts = serializers.ListField(
-        child=serializers.CharField(max_length=2000, trim_whitespace=False),
+        child=Text(max_length=2000, trim_whitespace=False),
         min_length=1,
         max_length=64,
         help_text="1-64 headlines or short texts",
@@ -663,7 +684,7 @@ class WebhookEndpointSerializer(StrictInput, serializers.ModelSerializer):
     events = serializers.ListField(
         child=serializers.ChoiceField(choices=WebhookEvent.choices), min_length=1, max_length=10
     )
-    secret = serializers.CharField(
+    secret = Text(
         min_length=32,
         max_length=128,
         required=False,
@@ -671,6 +692,7 @@ class WebhookEndpointSerializer(StrictInput, serializers.ModelSerializer):
         help_text="The signing key; generated when left out (and returned once, on creation)",
     )
     owner = serializers.IntegerField(source="owner_id", read_only=True)
+    description = Text(max_length=200, required=False, allow_blank=True)
 
     class Meta:
         model = WebhookEndpoint

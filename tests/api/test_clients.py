@@ -128,6 +128,8 @@ def test_a_risk_score_given_directly_gets_the_questionnaire_split():
         ({"esg": {"min_esg_score": 60, "excluded_category": ["weapons"]}}, "esg.excluded_category"),
         ({"household": {"name": "X", "filing_staus": "single"}}, "household.filing_staus"),
         ({"nickname": "Al"}, "nickname"),
+        ({"first_name": 5}, "first_name"),  # a number is not a name
+        ({"last_name": "Oka\x07for"}, "last_name"),  # nor is a bell
     ],
 )
 def test_bad_registrations_name_the_field_and_write_nothing(change, field):
@@ -188,13 +190,15 @@ def test_a_taken_household_name_is_a_conflict():
     }
 
 
-def test_a_username_taken_by_a_concurrent_registration_is_a_conflict(monkeypatch):
-    # Another registration commits the same username after this one checked it was free: the
-    # unique index refuses the insert, and the loser gets the sequential duplicate's 409.
+@pytest.mark.parametrize("winner", ["ada.okafor", "Ada.Okafor"])
+def test_a_username_taken_by_a_concurrent_registration_is_a_conflict(monkeypatch, winner):
+    # Another registration commits the same username (or the same but for case) after this one
+    # checked it was free: the unique index refuses the insert, and the loser gets the
+    # sequential duplicate's 409.
     from advisor.api import services
 
     def validate_then_lose_the_race(password, user=None):
-        User.objects.create_user(username="ada.okafor", password="x")
+        User.objects.create_user(username=winner, password="x")
 
     monkeypatch.setattr(services, "validate_password", validate_then_lose_the_race)
     login = {"username": "ada.okafor", "password": "violet-harbour-58-kites"}
