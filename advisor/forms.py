@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from advisor.core.questionnaire import QUESTIONS
 from advisor.models import User
+from portfolios.ledger import EARLIEST_TRADE_DATE
 from portfolios.models import AccountType, Asset, ExclusionTag, FilingStatus
 
 MONEY_MAX_DIGITS = 14
@@ -273,6 +274,10 @@ class HoldingForm(forms.Form):
         acquired: date = self.cleaned_data["acquired_on"]
         if acquired > timezone.localdate():
             raise forms.ValidationError("The date acquired cannot be in the future.")
+        if acquired < EARLIEST_TRADE_DATE:
+            raise forms.ValidationError(
+                f"The date acquired cannot be before {EARLIEST_TRADE_DATE:%B %-d, %Y}."
+            )
         return acquired
 
     def clean(self) -> dict[str, Any]:

@@ -36,6 +36,7 @@ from advisor.services.clients import (
 )
 from portfolios.core.errors import Conflict, InfeasibleProblem, InvalidInput, NotFound
 from portfolios.core.money import ZERO, cash, quantity
+from portfolios.ledger import EARLIEST_TRADE_DATE
 from portfolios.models import (
     Account,
     AccountType,
@@ -567,6 +568,9 @@ def _holding_row(
             acquired = _parse_date(text)
             if acquired > today:
                 problems.append(f"acquired_on {text} is in the future")
+                acquired = None
+            elif acquired < EARLIEST_TRADE_DATE:
+                problems.append(f"acquired_on {text} is before {EARLIEST_TRADE_DATE}")
                 acquired = None
         except ValueError:
             problems.append(f"acquired_on {text!r} is not a date (YYYY-MM-DD or MM/DD/YYYY)")

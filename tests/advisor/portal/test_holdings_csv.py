@@ -48,10 +48,12 @@ def test_every_bad_row_is_reported_with_its_line():
         ",taxable,VTI,5,100,,2021-03-15\n"  # 9: no account
         "Joint,savings,VTI,5,100,,2021-03-15\n"  # 10: unknown type
         "Joint,roth,VTI,5,100,,2021-03-15\n"  # 11: Joint is taxable on line 2
+        "Joint,taxable,VTI,5,100,,0001-01-01\n"  # 12: a typo for a year
     )
     assert not upload.ok and upload.rows == ()
     lines = {e.line: e.message for e in upload.errors}
-    assert sorted(lines) == list(range(3, 12))
+    assert sorted(lines) == list(range(3, 13))
+    assert lines[12] == "acquired_on 0001-01-01 is before 1900-01-01"
     assert "XXXX is not in the firm's universe" in lines[3]
     assert "quantity must be positive" in lines[4]
     assert "quantity 'five' is not a number" in lines[5]

@@ -226,6 +226,21 @@ def test_holding_form_messages(client, newcomer):
     assert errors["quantity"] == ["Ensure this value is greater than or equal to 1E-9."]
     assert errors["acquired_on"] == ["The date acquired cannot be in the future."]
     assert errors["cost_basis"] == ["Give the total cost basis, or the price per share paid."]
+    ancient = client.post(
+        step_url("accounts"),
+        {
+            "action": "add_holding",
+            "holding-account": account_id,
+            "holding-symbol": "USA1",
+            "holding-quantity": "1",
+            "holding-price": "10",
+            "holding-acquired_on": "0001-01-01",
+        },
+    )
+    assert ancient.status_code == 400
+    assert ancient.context["holding_form"].errors == {
+        "acquired_on": ["The date acquired cannot be before January 1, 1900."]
+    }
     response = client.post(
         step_url("accounts"),
         {"action": "add_account", "account-name": "joint", "account-account_type": "ira"},

@@ -29,6 +29,9 @@ def test_review_page_shows_trades_checks_and_explanation(client, book):
     assert response.status_code == 200
     assert 'data-testid="proposal-trades"' in page and 'data-testid="checks-preview"' in page
     assert escape(proposal.explanation[0]) in page
+    # losses read −$1,234.56 as everywhere in the portal, never $-1,234.56
+    assert any(t.estimated_gain < 0 for t in proposal.trades.all())
+    assert "$-" not in page and "−$" in page
     assert (
         "vendor/plotly.min.js" in page and "Plotly.newPlot" not in page
     )  # the bundle is linked, not inlined
