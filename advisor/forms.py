@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from advisor.core.questionnaire import QUESTIONS
 from advisor.models import User
+from advisor.services.onboarding import MAX_LOT_BASIS
 from portfolios.ledger import EARLIEST_TRADE_DATE
 from portfolios.models import AccountType, Asset, ExclusionTag, FilingStatus
 
@@ -293,7 +294,14 @@ class HoldingForm(forms.Form):
                     "cost_basis", "Give the total cost basis, or the price per share paid."
                 )
         elif basis is None and price is not None and qty is not None:
-            cleaned["cost_basis"] = (price * qty).quantize(Decimal("0.01"))
+            if price * qty > MAX_LOT_BASIS:
+                self.add_error(
+                    "price",
+                    f"This price times {qty.normalize():f} shares is a cost basis of more than "
+                    f"${MAX_LOT_BASIS:,}; check the price and the number of shares.",
+                )
+            else:
+                cleaned["cost_basis"] = (price * qty).quantize(Decimal("0.01"))
         return cleaned
 
 

@@ -412,6 +412,12 @@ def _parse_date(text: str) -> date:
     return date.fromisoformat(text)
 
 
+#: The largest lot the onboarding takes: a cost basis of 12 digits before the cents (the portal's
+#: money fields) and 15 digits of whole shares (the ledger's quantity column).
+MAX_LOT_BASIS = Decimal("999999999999.99")
+MAX_LOT_SHARES = Decimal("999999999999999")
+
+
 def _decimal(text: str) -> Decimal:
     cleaned = text.strip().replace(",", "").removeprefix("$")
     value = Decimal(cleaned)
@@ -532,31 +538,45 @@ def _holding_row(
         problems.append(f"symbol {symbol} is not in the firm's universe")
     qty: Decimal | None = None
     try:
-        qty = quantity(_decimal(cell("quantity")))
-        if qty <= 0:
-            problems.append(f"quantity must be positive, got {cell('quantity')}")
-            qty = None
-    except (ArithmeticError, ValueError, InvalidInput):
+        shares = _decimal(cell("quantity"))
+    except (ArithmeticError, ValueError):
         problems.append(f"quantity {cell('quantity')!r} is not a number")
+    else:
+        if shares <= 0:
+            problems.append(f"quantity must be positive, got {cell('quantity')}")
+        elif shares > MAX_LOT_SHARES:
+            problems.append(f"quantity {cell('quantity')} is more than {MAX_LOT_SHARES:,} shares")
+        else:
+            qty = quantity(shares)
     basis: Decimal | None = None
     basis_text, price_text = cell("cost_basis"), cell("price")
     if basis_text:
         try:
-            basis = cash(_decimal(basis_text))
-            if basis < 0:
-                problems.append(f"cost_basis must not be negative, got {basis_text}")
-                basis = None
-        except (ArithmeticError, ValueError, InvalidInput):
+            amount = _decimal(basis_text)
+        except (ArithmeticError, ValueError):
             problems.append(f"cost_basis {basis_text!r} is not a number")
+        else:
+            if amount < 0:
+                problems.append(f"cost_basis must not be negative, got {basis_text}")
+            elif amount > MAX_LOT_BASIS:
+                problems.append(f"cost_basis {basis_text} is more than ${MAX_LOT_BASIS:,}")
+            else:
+                basis = cash(amount)
     elif price_text:
         try:
             per_share = _decimal(price_text)
+        except (ArithmeticError, ValueError):
+            problems.append(f"price {price_text!r} is not a number")
+        else:
             if per_share <= 0:
                 problems.append(f"price must be positive, got {price_text}")
+            elif qty is not None and per_share * qty > MAX_LOT_BASIS:
+                problems.append(
+                    f"price {price_text} times {qty.normalize():f} shares is a cost basis of "
+                    f"more than ${MAX_LOT_BASIS:,}"
+                )
             elif qty is not None:
                 basis = cash(per_share * qty)
-        except (ArithmeticError, ValueError, InvalidInput):
-            problems.append(f"price {price_text!r} is not a number")
     else:
         problems.append("give cost_basis (the lot's total) or price (per share)")
     acquired: date | None = None

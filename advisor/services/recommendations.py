@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import math
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -397,7 +398,9 @@ class Recommender:
             lines.append(f"{symbol} {weight:.1%} ({asset.name}): {reason}.")
         if result.binding_constraints:
             lines.append(
-                "These limits shaped the portfolio: " + "; ".join(result.binding_constraints) + "."
+                "These limits shaped the portfolio: "
+                + "; ".join(plain_limit(label) for label in result.binding_constraints)
+                + "."
             )
         if excluded:
             tags = {t.value: t.label.lower() for t in ExclusionTag}
@@ -505,3 +508,30 @@ def recommendation_for_household(*, household: Household, as_of: date) -> Recomm
     if current is None:
         raise InvalidInput(f"{household} has no client with a risk profile", field="household")
     return current
+
+
+_BOUND = re.compile(r"(?P<what>.+?) (?P<op><=|>=) (?P<value>[-+0-9.eE]+)")
+_PER_ASSET = re.compile(r"(?P<kind>cap|minimum) (?P<value>[-+0-9.eE]+) on (?P<what>.+)")
+
+
+def plain_limit(label: str) -> str:
+    """An optimiser constraint's label in words for the client: ``asset class equity >= 0.65``
+    reads "equity at least 65% of the portfolio", ``volatility <= 0.12`` "volatility at most 12%".
+    A label of another form is returned as it is."""
+    if match := _PER_ASSET.fullmatch(label):
+        share = f"{float(match['value']):.0%}"
+        if match["kind"] == "cap":
+            return f"{match['what']} capped at {share} of the portfolio"
+        return f"{match['what']} at least {share} of the portfolio"
+    if match := _BOUND.fullmatch(label):
+        bound = "at most" if match["op"] == "<=" else "at least"
+        share = f"{float(match['value']):.0%}"
+        what = match["what"]
+        if what.startswith("asset class "):
+            return f"{what.removeprefix('asset class ')} {bound} {share} of the portfolio"
+        if what.startswith("sector "):
+            return f"the {what.removeprefix('sector ')} sector {bound} {share} of the portfolio"
+        return f"{what} {bound} {share}"
+    if label.startswith("ESG floor "):
+        return f"a portfolio ESG score of at least {label.removeprefix('ESG floor ')}"
+    return label

@@ -128,3 +128,18 @@ def test_a_file_that_is_not_text_is_refused_at_the_field(client):
     )
     assert response.status_code == 400
     assert "not UTF-8 text" in response.content.decode()
+
+
+def test_values_too_large_for_a_lot_are_named_as_such():
+    upload = parse(
+        HEADER + "Joint,taxable,VTI,1e20,100,,2021-03-15\n"  # 2: shares past the column
+        "Joint,taxable,VTI,5,1e30,,2021-03-15\n"  # 3: a basis past the money fields
+        "Joint,taxable,VTI,999999999,,999999999,2021-03-15\n"  # 4: price x shares too
+    )
+    assert not upload.ok and upload.rows == ()
+    lines = {e.line: e.message for e in upload.errors}
+    assert lines[2] == "quantity 1e20 is more than 999,999,999,999,999 shares"
+    assert lines[3] == "cost_basis 1e30 is more than $999,999,999,999.99"
+    assert lines[4] == (
+        "price 999999999 times 999999999 shares is a cost basis of more than $999,999,999,999.99"
+    )

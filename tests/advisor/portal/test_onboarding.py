@@ -241,6 +241,23 @@ def test_holding_form_messages(client, newcomer):
     assert ancient.context["holding_form"].errors == {
         "acquired_on": ["The date acquired cannot be before January 1, 1900."]
     }
+    # a price that, times the shares, is a basis no money field holds: named, not a 500
+    huge = client.post(
+        step_url("accounts"),
+        {
+            "action": "add_holding",
+            "holding-account": account_id,
+            "holding-symbol": "USA1",
+            "holding-quantity": "999999999999999",
+            "holding-price": "999999999999",
+            "holding-acquired_on": "2024-01-02",
+        },
+    )
+    assert huge.status_code == 400
+    (message,) = huge.context["holding_form"].errors["price"]
+    assert message.startswith("This price times 999999999999999 shares is a cost basis of more")
+    (account,) = OnboardingDraft.objects.get(user=newcomer.user).data["accounts"]
+    assert account["holdings"] == []  # nothing saved
     response = client.post(
         step_url("accounts"),
         {"action": "add_account", "account-name": "joint", "account-account_type": "ira"},

@@ -6,7 +6,11 @@ from decimal import Decimal
 import pytest
 
 from advisor.services.clients import esg_preference_save
-from advisor.services.recommendations import market_inputs, recommendations_refresh
+from advisor.services.recommendations import (
+    market_inputs,
+    plain_limit,
+    recommendations_refresh,
+)
 from portfolios.models import AuditEvent, FirmSettings, PriceBar, Recommendation
 from signals.models import ViewSnapshot
 from tests.advisor.services.market import build_market
@@ -59,6 +63,27 @@ def test_recommendation_respects_every_constraint(client_profile):
         "Excluded for your preferences: OILX (fossil fuels)" in line for line in rec.explanation
     )
     assert rec.diagnostics["status"] == "optimal" and rec.fallback == ""
+    (limits,) = [line for line in rec.explanation if line.startswith("These limits shaped")]
+    assert rec.diagnostics["binding_constraints"]
+    assert ">=" not in limits and "<=" not in limits  # in words, not the optimiser's labels
+
+
+@pytest.mark.parametrize(
+    ("label", "words"),
+    [
+        ("asset class equity >= 0.65", "equity at least 65% of the portfolio"),
+        ("asset class cash <= 0.08", "cash at most 8% of the portfolio"),
+        ("sector Energy <= 0.25", "the Energy sector at most 25% of the portfolio"),
+        ("volatility <= 0.12", "volatility at most 12%"),
+        ("turnover <= 0.3", "turnover at most 30%"),
+        ("cap 0.1 on ZSTT", "ZSTT capped at 10% of the portfolio"),
+        ("minimum 0.02 on AGG", "AGG at least 2% of the portfolio"),
+        ("ESG floor 65", "a portfolio ESG score of at least 65"),
+        ("something new", "something new"),
+    ],
+)
+def test_limits_are_explained_in_words(label, words):
+    assert plain_limit(label) == words
 
 
 def test_an_impossible_esg_floor_fails_loudly_and_keeps_the_previous(client_profile):
