@@ -123,15 +123,29 @@ class RiskQuestionnaireForm(forms.Form):
         return {q.key: str(self.cleaned_data[q.key]) for q in QUESTIONS}
 
 
+class PercentField(forms.DecimalField):
+    """A percentage from 0 to 100: one message for any value outside, however far (1e20 breaks
+    the digit limit and the maximum at once; the client needs to read it once)."""
+
+    def run_validators(self, value: Any) -> None:
+        try:
+            super().run_validators(value)
+        except forms.ValidationError:
+            raise forms.ValidationError(OUTSIDE_PERCENT, code="range") from None
+
+
+OUTSIDE_PERCENT = "Enter a percentage between 0 and 100."
+
+
 def _percent(label: str, help_text: str) -> Any:
-    return forms.DecimalField(
+    return PercentField(
         label=label,
         max_digits=5,
         decimal_places=2,
         validators=[MinValueValidator(Decimal("0")), MaxValueValidator(Decimal("100"))],
         help_text=help_text,
         widget=forms.NumberInput(attrs={"step": "0.01", "inputmode": "decimal"}),
-        error_messages={"max_digits": "Enter a percentage between 0 and 100."},
+        error_messages={"max_digits": OUTSIDE_PERCENT},
     )
 
 

@@ -113,8 +113,28 @@ def proposal_detail(request: HttpRequest, proposal_id: int) -> HttpResponse:
             key=lambda row: -row[2],
         ),
         "total_notional": sum((t.notional for t in trades), 0),
+        "risk_rows": _risk_rows(proposal),
     }
     return render(request, "workspace/proposal.html", context)
+
+
+def _risk_rows(proposal: Any) -> list[tuple[str, str, str]]:
+    """The risk table's rows, every measure a percentage of the account's value."""
+    rows = []
+    for label, key, places in (
+        ("Volatility (annual)", "volatility", 0),
+        ("1-day VaR 95%", "var_95", 2),
+        ("1-day expected shortfall 95%", "es_95", 2),
+    ):
+        before, after = (proposal.risk_before or {}).get(key), (proposal.risk_after or {}).get(key)
+        rows.append(
+            (
+                label,
+                "—" if before is None else f"{float(before):.{places}%}",
+                "—" if after is None else f"{float(after):.{places}%}",
+            )
+        )
+    return rows
 
 
 @login_required

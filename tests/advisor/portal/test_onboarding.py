@@ -185,8 +185,18 @@ def test_tax_and_esg_limits(client, newcomer):
         step_url("tax"), {"filing_status": "single", "short_term_rate": "120", "long_term_rate": ""}
     )
     errors = response.context["form"].errors
-    assert errors["short_term_rate"] == ["Ensure this value is less than or equal to 100."]
+    assert errors["short_term_rate"] == ["Enter a percentage between 0 and 100."]
     assert errors["long_term_rate"] == ["This field is required."]
+    response = client.post(
+        step_url("tax"),
+        {"filing_status": "single", "short_term_rate": "1e20", "long_term_rate": "-1"},
+    )
+    errors = response.context["form"].errors  # once each, however far outside
+    assert (
+        errors["short_term_rate"]
+        == errors["long_term_rate"]
+        == ["Enter a percentage between 0 and 100."]
+    )
     client.post(
         step_url("tax"),
         {"filing_status": "single", "short_term_rate": "24", "long_term_rate": "15"},

@@ -1,5 +1,7 @@
 """The advisor workspace: book, review page, single and bulk approval, access."""
 
+import re
+
 from django.urls import reverse
 from django.utils.html import escape
 
@@ -32,6 +34,9 @@ def test_review_page_shows_trades_checks_and_explanation(client, book):
     # losses read −$1,234.56 as everywhere in the portal, never $-1,234.56
     assert any(t.estimated_gain < 0 for t in proposal.trades.all())
     assert "$-" not in page and "−$" in page
+    # every risk measure a percentage, the daily ones to basis points
+    assert re.search(r'VaR 95%</th><td class="num">\d+\.\d\d%</td><td class="num">\d+\.\d\d%', page)
+    assert re.search(r'Volatility \(annual\)</th><td class="num">\d+%</td>', page)
     assert (
         "vendor/plotly.min.js" in page and "Plotly.newPlot" not in page
     )  # the bundle is linked, not inlined
