@@ -19,7 +19,7 @@ from advisor.core.questionnaire import QUESTIONS
 from advisor.models import User
 from advisor.services.onboarding import MAX_LOT_BASIS
 from portfolios.ledger import EARLIEST_TRADE_DATE
-from portfolios.models import AccountType, Asset, ExclusionTag, FilingStatus
+from portfolios.models import AccountType, Asset, ExclusionTag, FilingStatus, PriceBar
 
 MONEY_MAX_DIGITS = 14
 MAX_UPLOAD_BYTES = 1_000_000
@@ -130,7 +130,11 @@ class PercentField(forms.DecimalField):
     def run_validators(self, value: Any) -> None:
         try:
             super().run_validators(value)
-        except forms.ValidationError:
+        except forms.ValidationError as exc:
+            if any(e.code == "max_decimal_places" for e in exc.error_list):
+                raise forms.ValidationError(
+                    "Give the percentage with at most 2 decimal places.", code="decimal_places"
+                ) from None
             raise forms.ValidationError(OUTSIDE_PERCENT, code="range") from None
 
 
@@ -316,6 +320,28 @@ class HoldingForm(forms.Form):
                 )
             else:
                 cleaned["cost_basis"] = (price * qty).quantize(Decimal("0.01"))
+        elif basis is not None and price is not None and qty is not None:
+            implied = (price * qty).quantize(Decimal("0.01")) if price * qty < 10**15 else None
+            if implied != basis:
+                self.add_error(
+                    "price",
+                    f"This price times {qty.normalize():f} shares is not the total cost basis of "
+                    f"${basis:,}; give one of the two.",
+                )
+        symbol = cleaned.get("symbol")
+        if qty is not None and symbol and "quantity" not in self.errors:
+            close = (
+                PriceBar.objects.filter(asset__symbol=symbol)
+                .order_by("-date")
+                .values_list("close", flat=True)
+                .first()
+            )
+            if close is not None and close * qty > MAX_LOT_BASIS:
+                self.add_error(
+                    "quantity",
+                    f"At {symbol}'s last price (${close:,.2f}) these shares are worth more than "
+                    f"${MAX_LOT_BASIS:,}; check the number of shares.",
+                )
         return cleaned
 
 

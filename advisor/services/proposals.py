@@ -964,6 +964,12 @@ def proposal_reprice(
     if proposal is None:
         raise NotFound(f"proposal {proposal_id} not found")
     _can_decide(actor, proposal)
+    if proposal.status not in (ProposalStatus.PENDING, ProposalStatus.EXPIRED):
+        # an approved or finished proposal's trades are placed: a new one is the next run's job
+        raise Conflict(
+            f"proposal {proposal_id} is {proposal.get_status_display().lower()}; only a pending "
+            "or expired proposal can be re-priced"
+        )
     return proposal_build(
         account_id=proposal.account_id,
         as_of=timezone.localdate(now),

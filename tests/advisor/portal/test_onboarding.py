@@ -197,6 +197,13 @@ def test_tax_and_esg_limits(client, newcomer):
         == errors["long_term_rate"]
         == ["Enter a percentage between 0 and 100."]
     )
+    response = client.post(
+        step_url("tax"),
+        {"filing_status": "single", "short_term_rate": "24.555", "long_term_rate": "15"},
+    )
+    assert response.context["form"].errors["short_term_rate"] == [
+        "Give the percentage with at most 2 decimal places."
+    ]
     client.post(
         step_url("tax"),
         {"filing_status": "single", "short_term_rate": "24", "long_term_rate": "15"},
@@ -266,6 +273,31 @@ def test_holding_form_messages(client, newcomer):
     assert huge.status_code == 400
     (message,) = huge.context["holding_form"].errors["price"]
     assert message.startswith("This price times 999999999999999 shares is a cost basis of more")
+    # a basis and a price that disagree, and more shares than any portfolio could hold
+    for fields, field, start in (
+        (
+            {"holding-quantity": "3", "holding-cost_basis": "100", "holding-price": "50"},
+            "price",
+            "This price times 3 shares is not the total cost basis of $100.00",
+        ),
+        (
+            {"holding-quantity": "100000000000000", "holding-cost_basis": "1000"},
+            "quantity",
+            "At USA1's last price ($",
+        ),
+    ):
+        refused = client.post(
+            step_url("accounts"),
+            {
+                "action": "add_holding",
+                "holding-account": account_id,
+                "holding-symbol": "USA1",
+                "holding-acquired_on": "2024-01-02",
+                **fields,
+            },
+        )
+        assert refused.status_code == 400
+        assert refused.context["holding_form"].errors[field][0].startswith(start)
     (account,) = OnboardingDraft.objects.get(user=newcomer.user).data["accounts"]
     assert account["holdings"] == []  # nothing saved
     response = client.post(

@@ -6,7 +6,7 @@ from django.urls import reverse
 from django.utils.html import escape
 
 from advisor.services.proposals import proposal_build
-from portfolios.models import AuditEvent, ProposalStatus
+from portfolios.models import AuditEvent, ProposalStatus, RebalanceProposal
 from tests.advisor.services.market import AS_OF, NOW
 from tests.factories import PASSWORD, AdvisorUserFactory, ClientFactory
 
@@ -57,6 +57,11 @@ def test_approve_and_reject_through_the_page(client, book):
     )
     again = client.post(url, {"decision": "approve"}, follow=True).content.decode()
     assert "only a pending proposal can be approved" in again
+    # nor can an approved one be re-priced (a second tab still showing the pending page)
+    proposals = RebalanceProposal.objects.count()
+    repriced = client.post(url, {"decision": "reprice"}, follow=True).content.decode()
+    assert "only a pending or expired proposal can be re-priced" in repriced
+    assert RebalanceProposal.objects.count() == proposals
 
 
 def test_bulk_approve_reports_each_outcome(client, book):
