@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from advisor.core.questionnaire import QUESTIONS
 from advisor.models import User
-from advisor.services.onboarding import MAX_LOT_BASIS
+from portfolios.core.money import MAX_ENTERED_CASH
 from portfolios.ledger import EARLIEST_TRADE_DATE
 from portfolios.models import AccountType, Asset, ExclusionTag, FilingStatus, PriceBar
 
@@ -311,18 +311,17 @@ class HoldingForm(forms.Form):
                 self.add_error(
                     "cost_basis", "Give the total cost basis, or the price per share paid."
                 )
-        elif basis is None and price is not None and qty is not None:
-            if price * qty > MAX_LOT_BASIS:
+        elif price is not None and qty is not None:
+            implied = price * qty
+            if implied > MAX_ENTERED_CASH:
                 self.add_error(
                     "price",
                     f"This price times {qty.normalize():f} shares is a cost basis of more than "
-                    f"${MAX_LOT_BASIS:,}; check the price and the number of shares.",
+                    f"${MAX_ENTERED_CASH:,}; check the price and the number of shares.",
                 )
-            else:
-                cleaned["cost_basis"] = (price * qty).quantize(Decimal("0.01"))
-        elif basis is not None and price is not None and qty is not None:
-            implied = (price * qty).quantize(Decimal("0.01")) if price * qty < 10**15 else None
-            if implied != basis:
+            elif basis is None:
+                cleaned["cost_basis"] = implied.quantize(Decimal("0.01"))
+            elif implied.quantize(Decimal("0.01")) != basis:
                 self.add_error(
                     "price",
                     f"This price times {qty.normalize():f} shares is not the total cost basis of "
@@ -336,11 +335,11 @@ class HoldingForm(forms.Form):
                 .values_list("close", flat=True)
                 .first()
             )
-            if close is not None and close * qty > MAX_LOT_BASIS:
+            if close is not None and close * qty > MAX_ENTERED_CASH:
                 self.add_error(
                     "quantity",
                     f"At {symbol}'s last price (${close:,.2f}) these shares are worth more than "
-                    f"${MAX_LOT_BASIS:,}; check the number of shares.",
+                    f"${MAX_ENTERED_CASH:,}; check the number of shares.",
                 )
         return cleaned
 

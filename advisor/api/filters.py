@@ -19,13 +19,23 @@ MAX_ID = 2**63 - 1
 M = TypeVar("M", bound=Model)
 
 
+def whole_number(raw: str) -> int | None:
+    """``raw`` as a whole number if it is plain ASCII digits within 64 bits (``"²".isdigit()``
+    holds, and ``int`` refuses thousands of digits), else None."""
+    if raw.isascii() and raw.isdigit() and len(raw) <= len(str(MAX_ID)):
+        value = int(raw)
+        return value if value <= MAX_ID else None
+    return None
+
+
 def int_param(request: Request, name: str) -> int | None:
     raw = request.query_params.get(name)
     if raw is None or raw == "":
         return None
-    if not (raw.isascii() and raw.isdigit()) or int(raw) > MAX_ID:
+    value = whole_number(raw)
+    if value is None:
         raise ValidationError({name: [f"must be a positive whole number, got {raw!r}"]})
-    return int(raw)
+    return value
 
 
 def by_household_and_account(

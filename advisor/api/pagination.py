@@ -13,14 +13,17 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
 
+from advisor.api.filters import whole_number
+
 
 def _positive_int(request: Request, name: str) -> int | None:
     raw = request.query_params.get(name)
     if raw is None or raw == "":
         return None
-    if not raw.isdigit() or int(raw) < 1:
+    value = whole_number(raw)
+    if value is None or value < 1:
         raise ValidationError({name: [f"must be a whole number from 1, got {raw!r}"]})
-    return int(raw)
+    return value
 
 
 class ApiPagination(PageNumberPagination):

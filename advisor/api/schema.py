@@ -35,13 +35,13 @@ ERROR_SCHEMA: dict[str, Any] = {
 _WRITES = {"post", "put", "patch", "delete"}
 
 
+def _content() -> dict[str, Any]:
+    """A fresh object each time: shared ones would become YAML anchors in the schema file."""
+    return {"application/json": {"schema": {"$ref": f"#/components/schemas/{ERROR_COMPONENT}"}}}
+
+
 def _error(description: str) -> dict[str, Any]:
-    return {
-        "description": description,
-        "content": {
-            "application/json": {"schema": {"$ref": f"#/components/schemas/{ERROR_COMPONENT}"}}
-        },
-    }
+    return {"description": description, "content": _content()}
 
 
 def _errors_of(path: str, method: str, operation: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -73,5 +73,5 @@ def document_errors(result: dict[str, Any], generator: Any, **kwargs: Any) -> di
                 responses.setdefault(code, response)
             for code, response in responses.items():
                 if code.startswith(("4", "5")) and "content" not in response:
-                    response["content"] = _error("")["content"]  # a view's own description
+                    response["content"] = _content()  # on a view's own description
     return result

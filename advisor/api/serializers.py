@@ -20,6 +20,7 @@ from advisor.core.questionnaire import QUESTIONS
 from advisor.models import Client, ESGPreference, RiskProfile
 from advisor.webhooks import webhook_url_problem
 from integrations.models import DeliveryStatus, WebhookDelivery, WebhookEndpoint, WebhookEvent
+from portfolios.core.money import MAX_ENTERED_CASH
 from portfolios.models import (
     Account,
     ExclusionTag,
@@ -35,13 +36,9 @@ from portfolios.models import (
 from signals.models import DetectedSignal
 from trading.models import Fill, Order, OrderStatus, PreTradeCheck
 
-#: The largest amount a request may give, as in the portal's forms: 12 digits before the point
-#: (every database, SQLite's floating point included, holds it to the cent).
-MAX_CASH = Decimal("999999999999.99")
-
 
 def Cash(**kwargs: Any) -> serializers.DecimalField:
-    kwargs.setdefault("max_value", MAX_CASH)
+    kwargs.setdefault("max_value", MAX_ENTERED_CASH)  # as in the portal
     return serializers.DecimalField(max_digits=16, decimal_places=2, **kwargs)
 
 

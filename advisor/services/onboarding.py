@@ -35,7 +35,7 @@ from advisor.services.clients import (
     user_create,
 )
 from portfolios.core.errors import Conflict, InfeasibleProblem, InvalidInput, NotFound
-from portfolios.core.money import ZERO, cash, quantity
+from portfolios.core.money import MAX_ENTERED_CASH, ZERO, cash, quantity
 from portfolios.ledger import EARLIEST_TRADE_DATE
 from portfolios.models import (
     Account,
@@ -412,9 +412,7 @@ def _parse_date(text: str) -> date:
     return date.fromisoformat(text)
 
 
-#: The largest lot the onboarding takes: a cost basis of 12 digits before the cents (the portal's
-#: money fields) and 15 digits of whole shares (the ledger's quantity column).
-MAX_LOT_BASIS = Decimal("999999999999.99")
+#: The most shares a lot may have: 15 digits of whole shares (the ledger's quantity column).
 MAX_LOT_SHARES = Decimal("999999999999999")
 
 
@@ -558,8 +556,8 @@ def _holding_row(
         else:
             if amount < 0:
                 problems.append(f"cost_basis must not be negative, got {basis_text}")
-            elif amount > MAX_LOT_BASIS:
-                problems.append(f"cost_basis {basis_text} is more than ${MAX_LOT_BASIS:,}")
+            elif amount > MAX_ENTERED_CASH:
+                problems.append(f"cost_basis {basis_text} is more than ${MAX_ENTERED_CASH:,}")
             else:
                 basis = cash(amount)
     elif price_text:
@@ -570,10 +568,10 @@ def _holding_row(
         else:
             if per_share <= 0:
                 problems.append(f"price must be positive, got {price_text}")
-            elif qty is not None and per_share * qty > MAX_LOT_BASIS:
+            elif qty is not None and per_share * qty > MAX_ENTERED_CASH:
                 problems.append(
                     f"price {price_text} times {qty.normalize():f} shares is a cost basis of "
-                    f"more than ${MAX_LOT_BASIS:,}"
+                    f"more than ${MAX_ENTERED_CASH:,}"
                 )
             elif qty is not None:
                 basis = cash(per_share * qty)

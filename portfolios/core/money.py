@@ -24,6 +24,9 @@ CASH_QUANT = Decimal(1).scaleb(-CASH_PLACES)
 QUANTITY_QUANT = Decimal(1).scaleb(-QUANTITY_PLACES)
 PRICE_QUANT = Decimal(1).scaleb(-PRICE_PLACES)
 ZERO = Decimal(0)
+#: The largest amount a person may enter (the portal's forms, the API, onboarding's lots): 12
+#: digits before the cents, which every database holds exactly, SQLite's floating point included.
+MAX_ENTERED_CASH = Decimal("999999999999.99")
 
 Number = Decimal | int | float | str
 

@@ -24,6 +24,8 @@ def staff():
         ("page_size=100000", "page_size", "at most 500"),
         ("page=abc", "page", "whole number from 1"),
         ("page=0", "page", "whole number from 1"),
+        ("page=²", "page", "whole number from 1"),  # a digit to str.isdigit, not to int
+        ("page=" + "9" * 5000, "page", "whole number from 1"),  # past int's digit limit
     ],
 )
 def test_a_bad_page_parameter_is_a_400_naming_it(staff, query, parameter, says):
