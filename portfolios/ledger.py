@@ -42,7 +42,7 @@ from portfolios.models import (
     WashSale,
 )
 from portfolios.prepared import prepared_read
-from portfolios.services import position_sync
+from portfolios.services import basis_reported_by_type, position_sync
 
 _ACCOUNT_TYPES = {
     AccountType.TAXABLE: tax.AccountType.TAXABLE,
@@ -182,6 +182,7 @@ def core_lot(row: TaxLot, symbol: str) -> tax.TaxLot:
         acquisition_id=row.acquisition_id,
         wash_sale_adjustment=row.wash_sale_adjustment,
         replacement_for=str(row.replacement_for_id) if row.replacement_for_id else None,
+        basis_reported=row.basis_reported,
     )
 
 
@@ -203,6 +204,7 @@ def core_realized(row: RealizedLot, symbol: str) -> tax.RealisedLot:
         reportable=row.reportable,
         wash_sale_disallowed=row.adjustment_amount,
         washed_quantity=row.washed_quantity,
+        basis_reported=row.basis_reported,
     )
 
 
@@ -347,6 +349,7 @@ class _Books:
                 wash_sale_adjustment=lot.wash_sale_adjustment,
                 acquisition_id=lot.acquisition_id,
                 replacement_for_id=replacement_pk,
+                basis_reported=lot.basis_reported,
                 # a split keeps the lot's opening transaction (its id: no read of that row)
                 opened_by_id=base.opened_by_id if base is not None else opened_by.pk,
             )
@@ -667,6 +670,7 @@ def _buy(
             price=px,
             acquired_on=trade_date,
             fees=fee,
+            basis_reported=basis_reported_by_type(asset, trade_date),
         ),
         acquisition_id=acquisition,
     )
@@ -843,6 +847,7 @@ def _sell(
             gain=record.gain_or_loss,
             term=record.term.value,
             reportable=record.reportable,
+            basis_reported=record.basis_reported,
         )
         record_pks[record.record_id] = row.pk
         realized_rows.append(row)

@@ -378,6 +378,11 @@ class TaxLot(PreparedSaves):
     opened_by = models.ForeignKey(
         Transaction, on_delete=models.PROTECT, related_name="opened_lots", null=True, blank=True
     )
+    basis_reported = models.BooleanField(
+        default=True,
+        help_text="A covered security: Form 1099-B reports its basis to the IRS (Form 8949 box "
+        "A or D, else B or E). Set from the acquisition date when the lot is opened.",
+    )
     closed_on = models.DateField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -427,7 +432,8 @@ class RealizedLot(PreparedSaves):
     """One closed lot (or part of one): a row of IRS Form 8949.
 
     Columns: (a) description, (b) ``acquired_on``, (c) ``sold_on``, (d) ``proceeds``,
-    (e) ``cost_basis``, (f) ``adjustment_code``, (g) ``adjustment_amount``, (h) ``gain``.
+    (e) ``cost_basis``, (f) ``adjustment_code``, (g) ``adjustment_amount``, (h) ``gain``; the
+    box (A, B, D or E) follows from ``term`` and ``basis_reported``.
     Sales in IRAs are kept (``reportable`` false) but never reported.
     """
 
@@ -452,6 +458,9 @@ class RealizedLot(PreparedSaves):
     gain = CashField(help_text="Proceeds - basis + adjustment (column h)")
     term = models.CharField(max_length=5, choices=Term.choices)
     reportable = models.BooleanField(default=True)
+    basis_reported = models.BooleanField(
+        default=True, help_text="The sold lot's basis was reported to the IRS (box A or D)"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -14,6 +14,7 @@ from django.db.models import QuerySet, Sum
 from portfolios.core.errors import InvalidInput
 from portfolios.core.money import ZERO, cash, quantity
 from portfolios.core.price_import import BarRow, ParsedPrices
+from portfolios.core.tax import basis_reported_by_date
 from portfolios.models import (
     Account,
     AccountValuation,
@@ -22,6 +23,7 @@ from portfolios.models import (
     AuditEvent,
     Position,
     PriceBar,
+    SecurityType,
     TaxLot,
     Transaction,
     TransactionKind,
@@ -126,6 +128,12 @@ def _flush(batch: Sequence[PriceBar]) -> int:
     return len(batch)
 
 
+def basis_reported_by_type(asset: Asset, acquired_on: date) -> bool:
+    """Whether ``asset`` acquired on ``acquired_on`` is a covered security (basis reported to
+    the IRS): stock from 2011, and every ETF, taken to be a fund, from 2012."""
+    return basis_reported_by_date(acquired_on, fund=asset.security_type == SecurityType.ETF)
+
+
 def holding_transfer_in(
     *,
     account: Account,
@@ -134,10 +142,14 @@ def holding_transfer_in(
     cost_basis: Decimal,
     acquired_on: date,
     external_id: str | None = None,
+    basis_reported: bool | None = None,
 ) -> TaxLot:
     """Record shares brought in from elsewhere with their original basis and date: a new lot.
 
     Used by onboarding and imports for holdings the client already had; no cash moves.
+    ``basis_reported`` says whether the transfer statement marks the shares as covered (their
+    basis reported to the IRS on the sale's Form 1099-B); ``None`` decides it by the
+    acquisition date (:func:`basis_reported_by_type`), as a transfer statement would.
     """
     qty = quantity(quantity_, name="quantity")
     basis = cash(cost_basis, name="cost basis")
@@ -167,6 +179,9 @@ def holding_transfer_in(
             holding_period_start=acquired_on,
             acquisition_id=f"t{txn.pk}",
             opened_by=txn,
+            basis_reported=basis_reported_by_type(asset, acquired_on)
+            if basis_reported is None
+            else basis_reported,
         )
         position_sync(account_id=account.pk, asset_ids=[asset.pk])
     return lot

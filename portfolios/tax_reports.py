@@ -20,7 +20,6 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -84,15 +83,36 @@ class Form8949Line:
     adjustment_code: str
     adjustment_amount: Decimal
     gain_or_loss: Decimal
+    box: tax.Form8949Box
+
+
+@dataclass(frozen=True)
+class Form8949BoxSection:
+    """The rows of one checked box (a Form 8949 of its own) and the totals line, which goes on
+    Schedule D line ``schedule_d_line``."""
+
+    box: tax.Form8949Box
+    lines: tuple[Form8949Line, ...]
+    totals: tax.Form8949Totals
+
+    @property
+    def title(self) -> str:
+        return self.box.wording
+
+    @property
+    def schedule_d_line(self) -> str:
+        return tax.SCHEDULE_D_LINE[self.box]
 
 
 @dataclass(frozen=True)
 class Form8949Part:
-    """Part I (short-term) or Part II (long-term): its rows and the totals line."""
+    """Part I (short-term) or Part II (long-term): its rows and totals, and the same rows split
+    by box (A and B in Part I, D and E in Part II; boxes without rows are left out)."""
 
     term: str
     lines: tuple[Form8949Line, ...]
     totals: tax.Form8949Totals
+    sections: tuple[Form8949BoxSection, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -200,37 +220,48 @@ def tax_report(*, household_id: int, year: int) -> TaxReport:
     )
     form = summary.form_8949
 
-    def part(
-        term: str, records: Sequence[tax.RealisedLot], totals: tax.Form8949Totals
-    ) -> Form8949Part:
-        lines = []
-        for record in records:
-            row = rows[record.record_id]
-            lines.append(
-                Form8949Line(
-                    description=record.description,
-                    symbol=record.symbol,
-                    quantity=record.quantity,
-                    account_id=row.account_id,
-                    account_name=row.account.name,
-                    date_acquired=record.acquired_on,
-                    date_sold=record.sold_on,
-                    proceeds=record.proceeds,
-                    cost_basis=record.cost_basis,
-                    adjustment_code=record.adjustment_code,
-                    adjustment_amount=record.adjustment,
-                    gain_or_loss=record.gain_or_loss,
-                )
+    def line(record: tax.RealisedLot) -> Form8949Line:
+        row = rows[record.record_id]
+        return Form8949Line(
+            description=record.description,
+            symbol=record.symbol,
+            quantity=record.quantity,
+            account_id=row.account_id,
+            account_name=row.account.name,
+            date_acquired=record.acquired_on,
+            date_sold=record.sold_on,
+            proceeds=record.proceeds,
+            cost_basis=record.cost_basis,
+            adjustment_code=record.adjustment_code,
+            adjustment_amount=record.adjustment,
+            gain_or_loss=record.gain_or_loss,
+            box=record.form_8949_box,
+        )
+
+    def part(term: Term, totals: tax.Form8949Totals) -> Form8949Part:
+        sections = tuple(
+            Form8949BoxSection(
+                box=section.box,
+                lines=tuple(line(record) for record in section.rows),
+                totals=section.totals,
             )
-        return Form8949Part(term=term, lines=tuple(lines), totals=totals)
+            for section in form.sections
+            if section.rows[0].term.value == term
+        )
+        return Form8949Part(
+            term=term,
+            lines=tuple(line for section in sections for line in section.lines),
+            totals=totals,
+            sections=sections,
+        )
 
     return TaxReport(
         household_id=household.pk,
         household_name=household.name,
         year=year,
         filing_status=status,
-        part_i=part(Term.SHORT, form.short_term, form.short_term_totals),
-        part_ii=part(Term.LONG, form.long_term, form.long_term_totals),
+        part_i=part(Term.SHORT, form.short_term_totals),
+        part_ii=part(Term.LONG, form.long_term_totals),
         loss_limit=tax.CAPITAL_LOSS_LIMIT[status],
         summary=summary,
     )
@@ -263,6 +294,38 @@ _PART_TITLES = {
 }
 
 
+def _csv_rows(writer: Any, section: Form8949BoxSection | None) -> None:
+    """A box's rows and its totals line (zeros for a part without sales)."""
+    lines = section.lines if section is not None else ()
+    for line in lines:
+        writer.writerow(
+            [
+                csv_text(line.description),
+                line.date_acquired.isoformat(),
+                line.date_sold.isoformat(),
+                _money(line.proceeds),
+                _money(line.cost_basis),
+                csv_text(line.adjustment_code),
+                _money(line.adjustment_amount) if line.adjustment_code else "",
+                _money(line.gain_or_loss),
+            ]
+        )
+    totals = section.totals if section is not None else tax.Form8949Totals.of(())
+    label = f"Totals (Schedule D line {section.schedule_d_line})" if section else "Totals"
+    writer.writerow(
+        [
+            label,
+            "",
+            "",
+            _money(totals.proceeds),
+            _money(totals.cost_basis),
+            "",
+            _money(totals.adjustment),
+            _money(totals.gain_or_loss),
+        ]
+    )
+
+
 def tax_report_csv(report: TaxReport) -> str:
     """The report as an IRS-Form-8949-like CSV: a heading block, Part I, Part II, a summary.
 
@@ -274,18 +337,22 @@ def tax_report_csv(report: TaxReport) -> str:
         Filing status,<status>
 
         Part I,Short-term transactions (assets held one year or less)
+        Box A,"Short-term, reported on Form 1099-B with basis reported to the IRS"
         (a) Description of property,(b) Date acquired,...,(h) Gain or (loss)
         <one row per sale: 10 sh XYZ,2024-01-02,2024-03-01,750.00,1000.00,W,250.00,0.00>
-        Totals,,,<d>,<e>,,<g>,<h>
+        Totals (Schedule D line 1b),,,<d>,<e>,,<g>,<h>
 
-        Part II,Long-term transactions (assets held more than one year)
-        ...
+        Part I,Short-term transactions (assets held one year or less)
+        Box B,...                     (then Part II with boxes D and E, the same way)
 
         Summary,Schedule D
         Item,Description,Amount
         <key>,<label>,<amount>   (one line per SUMMARY_ITEMS entry)
 
-    Dates are ISO 8601; amounts have 2 decimal places, losses negative, no thousands separators.
+    Each box is a Form 8949 of its own, so each has its part heading, rows and totals; a box
+    without sales is left out, and a part without any prints its heading, the column headings and
+    a zero totals line. Dates are ISO 8601; amounts have 2 decimal places, losses negative, no
+    thousands separators.
     Text that a spreadsheet would read as a formula is prefixed with ``'`` (:func:`csv_text`).
     """
     buffer = io.StringIO()
@@ -295,35 +362,13 @@ def tax_report_csv(report: TaxReport) -> str:
     writer.writerow(["Tax year", report.year])
     writer.writerow(["Filing status", report.filing_status.value])
     for part in (report.part_i, report.part_ii):
-        writer.writerow([])
-        writer.writerow(list(_PART_TITLES[Term(part.term)]))
-        writer.writerow(FORM_8949_COLUMNS)
-        for line in part.lines:
-            writer.writerow(
-                [
-                    csv_text(line.description),
-                    line.date_acquired.isoformat(),
-                    line.date_sold.isoformat(),
-                    _money(line.proceeds),
-                    _money(line.cost_basis),
-                    csv_text(line.adjustment_code),
-                    _money(line.adjustment_amount) if line.adjustment_code else "",
-                    _money(line.gain_or_loss),
-                ]
-            )
-        totals = part.totals
-        writer.writerow(
-            [
-                "Totals",
-                "",
-                "",
-                _money(totals.proceeds),
-                _money(totals.cost_basis),
-                "",
-                _money(totals.adjustment),
-                _money(totals.gain_or_loss),
-            ]
-        )
+        for section in part.sections or (None,):
+            writer.writerow([])
+            writer.writerow(list(_PART_TITLES[Term(part.term)]))
+            if section is not None:
+                writer.writerow([f"Box {section.box.value}", section.title])
+            writer.writerow(FORM_8949_COLUMNS)
+            _csv_rows(writer, section)
     writer.writerow([])
     writer.writerow(["Summary", "Schedule D"])
     writer.writerow(["Item", "Description", "Amount"])
@@ -359,10 +404,20 @@ def _part_json(part: Form8949Part) -> dict[str, Any]:
                 "adjustment_code": line.adjustment_code,
                 "adjustment_amount": _money(line.adjustment_amount),
                 "gain_or_loss": _money(line.gain_or_loss),
+                "box": line.box.value,
             }
             for line in part.lines
         ],
         "totals": _totals_json(part.totals),
+        "boxes": [
+            {
+                "box": section.box.value,
+                "title": section.title,
+                "schedule_d_line": section.schedule_d_line,
+                "totals": _totals_json(section.totals),
+            }
+            for section in part.sections
+        ],
     }
 
 
@@ -381,14 +436,19 @@ def tax_report_json(report: TaxReport) -> dict[str, Any]:
                                "date_acquired": "2024-01-02", "date_sold": "2024-03-01",
                                "proceeds": "750.00", "cost_basis": "1000.00",
                                "adjustment_code": "W", "adjustment_amount": "250.00",
-                               "gain_or_loss": "0.00"}],
+                               "gain_or_loss": "0.00", "box": "A"}],
                      "totals": {"proceeds": ..., "cost_basis": ..., "adjustment_amount": ...,
-                                "gain_or_loss": ...}},
+                                "gain_or_loss": ...},
+                     "boxes": [{"box": "A", "title": "Short-term, reported on Form 1099-B with
+                                basis reported to the IRS", "schedule_d_line": "1b",
+                                "totals": {...}}]},
          "part_ii": {"term": "long", "rows": [...], "totals": {...}},
          "summary": {"short_term_gain": "-6000.00", ..., "long_term_carryforward": "0.00"}}
 
     ``summary`` has the keys of :data:`SUMMARY_ITEMS`; ``adjustment_code`` is ``""`` or ``"W"``
-    (then ``adjustment_amount`` is the disallowed wash-sale loss, else ``"0.00"``).
+    (then ``adjustment_amount`` is the disallowed wash-sale loss, else ``"0.00"``). A part's rows
+    come box by box (A then B; D then E), each row naming its ``box``; ``boxes`` has the totals
+    of each box with rows and the Schedule D line they go on (1b, 2, 8b, 9).
     """
     return {
         "format": JSON_FORMAT,

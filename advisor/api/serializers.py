@@ -342,6 +342,7 @@ class LotSerializer(serializers.ModelSerializer):
             "holding_period_start",
             "wash_sale_adjustment",
             "acquisition_id",
+            "basis_reported",
             "closed_on",
         ]
         read_only_fields = fields

@@ -57,6 +57,7 @@ def test_list_filters_and_pagination(world):
     assert results(staff.get("/api/v1/accounts/?account_type=ira")) == []
     lots = results(staff.get(f"/api/v1/lots/?account={b.account.pk}&open=true&symbol=wrld"))
     assert [lot["id"] for lot in lots] == [b.lot.pk]
+    assert lots[0]["basis_reported"] is b.lot.basis_reported is True
     assert results(staff.get("/api/v1/lots/?open=false")) == []
     txns = results(staff.get(f"/api/v1/transactions/?household={a.household.pk}&kind=transfer_in"))
     assert [t["id"] for t in txns] == [a.transaction.pk]
@@ -125,6 +126,8 @@ def test_the_tax_report_as_json_and_as_csv(world):
     body = report.json()
     assert body["tax_year"] == 2024 and body["household"]["id"] == world.a.household.pk
     assert [row["proceeds"] for row in body["part_i"]["rows"]] == ["1100.00"]
+    assert [row["box"] for row in body["part_i"]["rows"]] == ["A"]
+    assert [(b["box"], b["schedule_d_line"]) for b in body["part_i"]["boxes"]] == [("A", "1b")]
     as_csv = api.get(url + "?format=csv")
     assert as_csv.status_code == 200
     assert as_csv["Content-Type"].startswith("text/csv")

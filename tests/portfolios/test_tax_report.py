@@ -11,7 +11,9 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from portfolios.core.errors import InvalidInput, NotFound
-from portfolios.models import AccountType, FilingStatus
+from portfolios.ledger import trade_apply
+from portfolios.models import AccountType, FilingStatus, LotMethod, SecurityType
+from portfolios.services import holding_transfer_in
 from portfolios.tax_reports import (
     FORM_8949_COLUMNS,
     JSON_FORMAT,
@@ -224,8 +226,12 @@ def test_csv_parses_back(household):
         ["Tax year", "2024"],
         ["Filing status", "single"],
     ]
-    assert part_i[0][0] == "Part I" and part_i[1] == list(FORM_8949_COLUMNS)
-    assert part_i[2] == [
+    assert part_i[0][0] == "Part I" and part_i[2] == list(FORM_8949_COLUMNS)
+    assert part_i[1] == [
+        "Box A",
+        "Short-term, reported on Form 1099-B with basis reported to the IRS",
+    ]
+    assert part_i[3] == [
         "100 sh XYZ",
         "2024-01-10",
         "2024-03-01",
@@ -235,7 +241,7 @@ def test_csv_parses_back(household):
         "250.00",
         "0.00",
     ]
-    assert part_i[3] == [
+    assert part_i[4] == [
         "10 sh AAA",
         "2024-01-02",
         "2024-05-01",
@@ -245,8 +251,18 @@ def test_csv_parses_back(household):
         "",
         "-6000.00",
     ]
-    assert part_i[-1] == ["Totals", "", "", "1750.00", "8000.00", "", "250.00", "-6000.00"]
-    assert part_ii[0][0] == "Part II" and len(part_ii) == 4
+    assert part_i[-1] == [
+        "Totals (Schedule D line 1b)",
+        "",
+        "",
+        "1750.00",
+        "8000.00",
+        "",
+        "250.00",
+        "-6000.00",
+    ]
+    assert part_ii[0][0] == "Part II" and part_ii[1][0] == "Box D" and len(part_ii) == 5
+    assert part_ii[-1][0] == "Totals (Schedule D line 8b)"
     assert part_ii[-1][-1] == "1000.00"
     assert summary[1] == ["Item", "Description", "Amount"]
     amounts = {row[0]: D(row[2]) for row in summary[2:]}
@@ -268,7 +284,7 @@ def test_csv_neutralises_formulas_in_names_but_not_in_amounts(household):
     text = tax_report_csv(tax_report(household_id=household.pk, year=2024))
     heading, part_i, _, _ = sections(text)
     assert heading[1] == ["Household", '\'=HYPERLINK("http://evil.example","x")']
-    assert part_i[3][-1] == "-6000.00" and part_i[-1][-1] == "-6000.00"  # losses stay numbers
+    assert part_i[4][-1] == "-6000.00" and part_i[-1][-1] == "-6000.00"  # losses stay numbers
     out = StringIO()
     call_command("tax_report", "--household", household.name, "--year", "2024", stdout=out)
     assert out.getvalue() == text
@@ -292,6 +308,7 @@ def test_json_is_stable_and_round_trips(household):
         "adjustment_code": "W",
         "adjustment_amount": "250.00",
         "gain_or_loss": "0.00",
+        "box": "A",
     }
     assert data["part_i"]["totals"] == {
         "proceeds": "1750.00",
@@ -299,6 +316,14 @@ def test_json_is_stable_and_round_trips(household):
         "adjustment_amount": "250.00",
         "gain_or_loss": "-6000.00",
     }
+    assert data["part_i"]["boxes"] == [
+        {
+            "box": "A",
+            "title": "Short-term, reported on Form 1099-B with basis reported to the IRS",
+            "schedule_d_line": "1b",
+            "totals": data["part_i"]["totals"],
+        }
+    ]
     assert data["part_ii"]["term"] == "long" and len(data["part_ii"]["rows"]) == 1
     assert data["summary"]["deductible_loss"] == "3000.00"
     assert set(data["summary"]) == {key for key, _ in SUMMARY_ITEMS}
@@ -312,7 +337,7 @@ def test_command_prints_csv_and_json(household):
     assert json.loads(out.getvalue())["summary"]["short_term_carryforward"] == "2500.00"
     out = StringIO()
     call_command("tax_report", "--household", "Okafor", "--year", "2024", stdout=out)
-    assert sections(out.getvalue())[1][2][0] == "100 sh XYZ"
+    assert sections(out.getvalue())[1][3][0] == "100 sh XYZ"
 
 
 def test_unknown_household_and_bad_year():
@@ -327,3 +352,103 @@ def test_unknown_household_and_bad_year():
         tax_report(household_id=household.pk, year=0)
     with pytest.raises(NotFound):
         tax_report(household_id=household.pk + 1000, year=2024)
+
+
+def test_lots_are_boxed_by_when_and_how_they_were_acquired():
+    """Shares transferred in from before basis reporting began (an ETF bought in 2009, stock in
+    2010) sell into boxes B and E; a 2011 stock lot and a platform purchase into A and D. The
+    transfer statement's word, when given, overrides the date."""
+    household = HouseholdFactory(name="Lindqvist")
+    account = AccountFactory(
+        household=household, cash=D("100000.00"), name="Brokerage", lot_method=LotMethod.FIFO
+    )
+    fund = AssetFactory(symbol="VTI", security_type=SecurityType.ETF)
+    stock = AssetFactory(symbol="ACME", security_type=SecurityType.STOCK)
+
+    def transfer(asset, acquired_on, **kw):
+        return holding_transfer_in(
+            account=account,
+            asset=asset,
+            quantity_=D("10"),
+            cost_basis=D("500.00"),
+            acquired_on=acquired_on,
+            **kw,
+        )
+
+    lots = [
+        transfer(fund, d(2009, 5, 1)),
+        transfer(fund, d(2011, 6, 1)),  # fund shares: covered only from 2012
+        transfer(stock, d(2010, 12, 31)),
+        transfer(stock, d(2011, 1, 3)),
+        transfer(stock, d(2015, 1, 5), basis_reported=False),  # the transfer statement says so
+    ]
+    assert [lot.basis_reported for lot in lots] == [False, False, False, True, False]
+    trade_apply(
+        account_id=account.pk,
+        symbol="VTI",
+        side="buy",
+        quantity=D("10"),
+        price=D("60"),
+        trade_date=d(2024, 2, 1),
+    )
+    for symbol in ("VTI", "ACME"):
+        trade_apply(
+            account_id=account.pk,
+            symbol=symbol,
+            side="sell",
+            quantity=D("30"),
+            price=D("70"),
+            trade_date=d(2024, 6, 3),
+        )
+    report = tax_report(household_id=household.pk, year=2024)
+    boxes = {
+        section.box.value: sorted(line.date_acquired.isoformat() for line in section.lines)
+        for part in (report.part_i, report.part_ii)
+        for section in part.sections
+    }
+    assert boxes == {
+        "A": ["2024-02-01"],
+        "D": ["2011-01-03"],
+        "E": ["2009-05-01", "2010-12-31", "2011-06-01", "2015-01-05"],
+    }
+    (e,) = [s for s in report.part_ii.sections if s.box.value == "E"]
+    assert e.schedule_d_line == "9" and e.totals.gain_or_loss == D("800.00")
+    assert report.part_ii.totals.gain_or_loss == D("1000.00")
+    text = tax_report_csv(report)
+    blocks = [block for block in sections(text) if block and block[0][0].startswith("Part")]
+    assert [block[1][0] for block in blocks] == ["Box A", "Box D", "Box E"]
+    assert [block[-1][0] for block in blocks] == [
+        "Totals (Schedule D line 1b)",
+        "Totals (Schedule D line 8b)",
+        "Totals (Schedule D line 9)",
+    ]
+
+
+def test_the_migration_marks_lots_acquired_before_basis_reporting():
+    """Lots recorded before the flag existed get it from their acquisition date and type."""
+    from importlib import import_module
+
+    from django.apps import apps
+
+    migration = import_module("portfolios.migrations.0008_basis_reported")
+    fund = AssetFactory(symbol="VTI", security_type=SecurityType.ETF)
+    stock = AssetFactory(symbol="ACME", security_type=SecurityType.STOCK)
+    cases = [
+        (fund, d(2011, 12, 30), False),
+        (fund, d(2012, 1, 3), True),
+        (stock, d(2010, 12, 31), False),
+        (stock, d(2011, 1, 3), True),
+    ]
+    rows = [
+        RealizedLotFactory(
+            lot=TaxLotFactory(asset=asset, acquired_on=day, holding_period_start=day),
+            acquired_on=day,
+            holding_period_start=day,
+        )
+        for asset, day, _ in cases
+    ]
+    migration.mark_non_covered(apps, None)
+    for row, (_, _, expected) in zip(rows, cases, strict=True):
+        row.refresh_from_db()
+        row.lot.refresh_from_db()
+        assert (row.basis_reported, row.lot.basis_reported) == (expected, expected)

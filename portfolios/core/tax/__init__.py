@@ -7,6 +7,7 @@ floats appear only in the vectorised harvest screen. No Django, no clock: dates 
 * :mod:`.lots` tax lots, lot selection (FIFO, HIFO, specific, tax-minimising), exact splitting;
 * :mod:`.wash_sales` wash sales across a household's accounts (IRC 1091);
 * :mod:`.ledger` the replay of a household's trades into lots, Form 8949 rows and wash sales;
+* :mod:`.basis_reporting` covered securities and the Form 8949 box of a sale;
 * :mod:`.report` Form 8949, Schedule D netting, the $3,000 limit and loss carryovers;
 * :mod:`.harvest` loss harvesting with replacements and 30-day blocks;
 * :mod:`.bands` tax-aware rebalancing bands.
@@ -20,6 +21,14 @@ from portfolios.core.tax.bands import (
     rebalance_bands,
     tax_cost_of_sale,
     tax_impact_factor,
+)
+from portfolios.core.tax.basis_reporting import (
+    FUND_COVERED_FROM,
+    SCHEDULE_D_LINE,
+    STOCK_COVERED_FROM,
+    Form8949Box,
+    basis_reported_by_date,
+    form_8949_box,
 )
 from portfolios.core.tax.harvest import (
     HarvestLot,
@@ -69,6 +78,7 @@ from portfolios.core.tax.report import (
     CapitalLossCarryover,
     FilingStatus,
     Form8949,
+    Form8949Section,
     Form8949Totals,
     capital_loss_carryover,
     form_8949,
@@ -87,6 +97,9 @@ from portfolios.core.tax.wash_sales import (
 
 __all__ = [
     "CAPITAL_LOSS_LIMIT",
+    "FUND_COVERED_FROM",
+    "SCHEDULE_D_LINE",
+    "STOCK_COVERED_FROM",
     "WASH_SALE_WINDOW_DAYS",
     "AccountSpec",
     "AccountType",
@@ -96,6 +109,8 @@ __all__ = [
     "CapitalLossCarryover",
     "FilingStatus",
     "Form8949",
+    "Form8949Box",
+    "Form8949Section",
     "Form8949Totals",
     "HarvestLot",
     "HarvestPolicy",
@@ -120,12 +135,14 @@ __all__ = [
     "WashSaleBlock",
     "WashSaleOutcome",
     "allocate_cash",
+    "basis_reported_by_date",
     "capital_loss_carryover",
     "close_lots",
     "find_wash_sales",
     "first_long_term_date",
     "first_long_term_dates",
     "form_8949",
+    "form_8949_box",
     "holding_term",
     "identity_key",
     "is_blocked",

@@ -31,6 +31,7 @@ from enum import StrEnum
 from portfolios.core.errors import InvalidInput
 from portfolios.core.money import CASH_QUANT, QUANTITY_QUANT, ROUNDING, ZERO
 from portfolios.core.tax.accounts import TaxRates
+from portfolios.core.tax.basis_reporting import Form8949Box, form_8949_box
 from portfolios.core.tax.holding import Term, holding_term
 
 _EXACT = Context(prec=80, rounding=ROUNDING)
@@ -73,6 +74,10 @@ class TaxLot:
     replacement_for
         The realised-lot record whose loss these shares already washed, if any: a share can
         replace only one loss.
+    basis_reported
+        Whether the broker reports this lot's basis to the IRS on Form 1099-B (a "covered"
+        security, :func:`portfolios.core.tax.report.basis_reported_by_date`); it decides the
+        Form 8949 box of the lot's sales.
     """
 
     lot_id: str
@@ -85,6 +90,7 @@ class TaxLot:
     acquisition_id: str = ""
     wash_sale_adjustment: Decimal = ZERO
     replacement_for: str | None = None
+    basis_reported: bool = True
 
     def __post_init__(self) -> None:
         if not self.acquisition_id:
@@ -126,7 +132,8 @@ class RealisedLot:
     positive amount in column (g).
 
     ``reportable`` is false for sales in IRA and Roth IRA accounts: they realise nothing that is
-    reported and they are never washed.
+    reported and they are never washed. ``basis_reported`` is the sold lot's: whether Form 1099-B
+    reports the basis to the IRS, which decides the Form 8949 box (:attr:`form_8949_box`).
     """
 
     record_id: str
@@ -145,6 +152,12 @@ class RealisedLot:
     reportable: bool = True
     wash_sale_disallowed: Decimal = ZERO
     washed_quantity: Decimal = ZERO
+    basis_reported: bool = True
+
+    @property
+    def form_8949_box(self) -> Form8949Box:
+        """The Form 8949 box the row goes under: A or B (short-term), D or E (long-term)."""
+        return form_8949_box(self.term, basis_reported=self.basis_reported)
 
     @property
     def description(self) -> str:
@@ -283,6 +296,7 @@ def open_lot(
     price: Decimal,
     acquired_on: dt.date,
     fees: Decimal = ZERO,
+    basis_reported: bool = True,
 ) -> TaxLot:
     """The lot a purchase opens: basis ``quantity * price + fees`` in cents.
 
@@ -300,6 +314,8 @@ def open_lot(
         Trade date.
     fees
         Commissions and fees, non-negative; they are part of the basis.
+    basis_reported
+        Whether the broker reports the basis to the IRS (a covered security).
     """
     require_quantity(quantity)
     require_money(price, name="price", positive=True)
@@ -312,6 +328,7 @@ def open_lot(
         cost_basis=purchase_cost(quantity, price, fees),
         acquired_on=acquired_on,
         acquisition_id=lot_id,
+        basis_reported=basis_reported,
     )
 
 
@@ -517,6 +534,7 @@ def close_lots(
                 cost_basis=basis,
                 term=lot.term_on(sale_date),
                 reportable=reportable,
+                basis_reported=lot.basis_reported,
             )
         )
     remaining: list[TaxLot] = []

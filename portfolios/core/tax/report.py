@@ -1,7 +1,8 @@
 """Realised gains for the tax year: Form 8949 rows, Schedule D netting and loss carryovers.
 
 Sources: the Instructions for Form 8949 (columns (a) to (h); code W; Part I short-term, Part II
-long-term), the Instructions for Schedule D (Form 1040): lines 7, 15, 16 and 21, the capital loss
+long-term; boxes A, B, D and E, :mod:`.basis_reporting`), the Instructions for Schedule D
+(Form 1040): lines 1b, 2, 8b and 9 (each box's totals), 7, 15, 16 and 21, the capital loss
 limit of $3,000 ($1,500 married filing separately), and the *Capital Loss Carryover Worksheet*,
 which :func:`capital_loss_carryover` follows line by line.
 """
@@ -15,6 +16,7 @@ from enum import StrEnum
 
 from portfolios.core.errors import InvalidInput
 from portfolios.core.money import ZERO
+from portfolios.core.tax.basis_reporting import SCHEDULE_D_LINE, Form8949Box
 from portfolios.core.tax.holding import Term
 from portfolios.core.tax.lots import RealisedLot
 
@@ -59,11 +61,29 @@ class Form8949Totals:
 
 
 @dataclass(frozen=True, slots=True)
+class Form8949Section:
+    """The rows of one checked box (one Form 8949 of its own), their totals and where they go.
+
+    ``schedule_d_line`` is the Schedule D line the totals are entered on (1b, 2, 8b or 9).
+    """
+
+    box: Form8949Box
+    rows: tuple[RealisedLot, ...]
+    totals: Form8949Totals
+
+    @property
+    def schedule_d_line(self) -> str:
+        return SCHEDULE_D_LINE[self.box]
+
+
+@dataclass(frozen=True, slots=True)
 class Form8949:
     """A year's Form 8949: Part I (short-term) and Part II (long-term) rows and totals.
 
     Rows are the reportable realised lots sold in the year, ordered by sale date, then date
-    acquired, then record id. Sales in IRA and Roth IRA accounts have no rows.
+    acquired, then record id. Sales in IRA and Roth IRA accounts have no rows. ``sections``
+    splits the same rows by box (A, B, D, E, in that order; a box without rows is left out), as
+    the form is filed: one Form 8949 per checked box.
     """
 
     year: int
@@ -71,6 +91,7 @@ class Form8949:
     long_term: tuple[RealisedLot, ...]
     short_term_totals: Form8949Totals
     long_term_totals: Form8949Totals
+    sections: tuple[Form8949Section, ...] = ()
 
 
 def form_8949(realised: Iterable[RealisedLot], *, year: int) -> Form8949:
@@ -81,12 +102,18 @@ def form_8949(realised: Iterable[RealisedLot], *, year: int) -> Form8949:
     )
     short = tuple(row for row in rows if row.term is Term.SHORT)
     long = tuple(row for row in rows if row.term is Term.LONG)
+    sections = []
+    for box in Form8949Box:
+        boxed = tuple(row for row in rows if row.form_8949_box is box)
+        if boxed:
+            sections.append(Form8949Section(box, boxed, Form8949Totals.of(boxed)))
     return Form8949(
         year=year,
         short_term=short,
         long_term=long,
         short_term_totals=Form8949Totals.of(short),
         long_term_totals=Form8949Totals.of(long),
+        sections=tuple(sections),
     )
 
 

@@ -16,8 +16,9 @@ from portfolios.tax_reports import tax_report, tax_report_csv, tax_report_json
 class Command(BaseCommand):
     help = (
         "Print a household's realised gains for a tax year: the Form 8949 rows of its taxable "
-        "accounts (Part I short-term, Part II long-term; columns (a) to (h), code W for wash "
-        "sales) and the Schedule D summary: net short-term and long-term, the $3,000 limit "
+        "accounts (Part I short-term, Part II long-term, each split by box: A/D when the basis "
+        "was reported to the IRS, B/E when not; columns (a) to (h), code W for wash sales) "
+        "and the Schedule D summary: net short-term and long-term, the $3,000 limit "
         "($1,500 married filing separately), the loss deducted and the carryforward to next year "
         "split short/long. Carryovers run from the household's loss carryforwards through every "
         "earlier year with realised gains. CSV (a Form-8949-like sheet) or JSON (amounts as "

@@ -128,6 +128,7 @@ def test_realised_gains_and_the_form_8949_download(client, people):
         proceeds=Decimal("1500.00"),
         cost_basis=Decimal("1000.00"),
         gain=Decimal("500.00"),
+        basis_reported=False,
     )
     RealizedLotFactory(
         lot__account=account,
@@ -143,6 +144,10 @@ def test_realised_gains_and_the_form_8949_download(client, people):
     page = client.get(reverse("client-dashboard")).content.decode()
     assert 'data-testid="form-8949"' in page
     assert "−$100.00" in page and "$500.00" in page
+    # one heading per checked box: the short-term sale in box A, the long-term one (its basis not
+    # reported to the IRS) in box E; no empty boxes
+    assert re.findall(r'data-testid="form-8949-box-(\w)"', page) == ["A", "E"]
+    assert "box E: basis not reported to the IRS" in page
     url = reverse("form-8949-csv", args=[people.mine.household_id, year])
     assert url in page
     response = client.get(url)
