@@ -13,6 +13,7 @@ from typing import Any
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
+from advisor.api.filters import whole_number
 from advisor.selectors import live_groups_for_user
 from portfolios.live import LIVE_MESSAGE_TYPE, register_server_loop
 
@@ -37,10 +38,11 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         for part in query.split("&"):
             key, _, value = part.partition("=")
             if key == "household" and value:
-                if not value.isdigit():
+                # ASCII digits within the id range: "²".isdigit() holds, yet int() refuses it
+                household_id = whole_number(value)
+                if household_id is None:
                     await self.close(code=CLOSE_FORBIDDEN)
                     return
-                household_id = int(value)
         groups = await database_sync_to_async(live_groups_for_user)(
             user=user, household_id=household_id
         )

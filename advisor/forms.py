@@ -17,9 +17,10 @@ from django.utils import timezone
 
 from advisor.core.questionnaire import QUESTIONS
 from advisor.models import User
+from advisor.services.onboarding import last_closes, shares_value_problem
 from portfolios.core.money import MAX_ENTERED_CASH
 from portfolios.ledger import EARLIEST_TRADE_DATE
-from portfolios.models import AccountType, Asset, ExclusionTag, FilingStatus, PriceBar
+from portfolios.models import AccountType, Asset, ExclusionTag, FilingStatus
 
 MONEY_MAX_DIGITS = 14
 MAX_UPLOAD_BYTES = 1_000_000
@@ -260,6 +261,8 @@ class HoldingForm(forms.Form):
         max_digits=24,
         decimal_places=9,
         min_value=Decimal("0.000000001"),
+        # Django's own message prints the minimum as "1E-9"
+        error_messages={"min_value": "Enter a number of shares greater than 0."},
         widget=forms.NumberInput(attrs={"step": "any", "inputmode": "decimal"}),
     )
     cost_basis = _money("Total cost basis ($)", minimum="0.00", required=False)
@@ -268,6 +271,7 @@ class HoldingForm(forms.Form):
         max_digits=18,
         decimal_places=6,
         min_value=Decimal("0.000001"),
+        error_messages={"min_value": "Enter a price per share greater than 0."},
         required=False,
         widget=forms.NumberInput(attrs={"step": "any", "inputmode": "decimal"}),
     )
@@ -329,17 +333,12 @@ class HoldingForm(forms.Form):
                 )
         symbol = cleaned.get("symbol")
         if qty is not None and symbol and "quantity" not in self.errors:
-            close = (
-                PriceBar.objects.filter(asset__symbol=symbol)
-                .order_by("-date")
-                .values_list("close", flat=True)
-                .first()
+            problem = shares_value_problem(
+                symbol=symbol, shares=qty, last_price=last_closes(symbols=[symbol]).get(symbol)
             )
-            if close is not None and close * qty > MAX_ENTERED_CASH:
+            if problem is not None:
                 self.add_error(
-                    "quantity",
-                    f"At {symbol}'s last price (${close:,.2f}) these shares are worth more than "
-                    f"${MAX_ENTERED_CASH:,}; check the number of shares.",
+                    "quantity", f"{problem[:1].upper()}{problem[1:]}; check the number of shares."
                 )
         return cleaned
 

@@ -490,14 +490,16 @@ _TXN_VERBS = {
 
 
 def recent_activity(*, household_id: int, limit: int = ACTIVITY_LIMIT) -> list[Activity]:
-    """The latest ledger entries and orders of the household, newest first."""
+    """The latest ledger entries and orders of the household, newest first by the date shown
+    (a transaction's trade date: a lot transferred in today may have been bought years ago), then
+    by when it was recorded."""
     from trading.models import Order
 
     items: list[Activity] = []
     txns = (
         Transaction.objects.filter(account__household_id=household_id)
         .select_related("asset", "account")
-        .order_by("-created_at", "-id")[:limit]
+        .order_by("-trade_date", "-created_at", "-id")[:limit]
     )
     for t in txns:
         symbol = t.asset.symbol if t.asset is not None else ""
@@ -539,7 +541,7 @@ def recent_activity(*, household_id: int, limit: int = ACTIVITY_LIMIT) -> list[A
                 account=o.account.name,
             )
         )
-    items.sort(key=lambda a: a.at, reverse=True)
+    items.sort(key=lambda a: (a.on, a.at), reverse=True)
     return items[:limit]
 
 

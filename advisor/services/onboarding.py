@@ -46,6 +46,7 @@ from portfolios.models import (
     LotMethod,
     Recommendation,
 )
+from portfolios.selectors import latest_prices
 from portfolios.services import audit_record, cash_deposit, holding_transfer_in
 
 #: The wizard's steps in order; review comes last and is never "completed" (it submits).
@@ -416,6 +417,27 @@ def _parse_date(text: str) -> date:
 MAX_LOT_SHARES = Decimal("999999999999999")
 
 
+def last_closes(*, symbols: Collection[str]) -> dict[str, Decimal]:
+    """The last close of each of ``symbols`` that has a price, by symbol: what a lot typed in or
+    read from a file is valued at (:func:`shares_value_problem`)."""
+    asset_ids = list(Asset.objects.filter(symbol__in=set(symbols)).values_list("pk", flat=True))
+    if not asset_ids:
+        return {}
+    return {last.symbol: last.close for last in latest_prices(asset_ids=asset_ids).values()}
+
+
+def shares_value_problem(*, symbol: str, shares: Decimal, last_price: Decimal | None) -> str | None:
+    """Why a lot of ``shares`` cannot be taken, if it cannot: at ``symbol``'s last price it is
+    worth more than the money fields hold (no price, no check). The holding form and the holdings
+    file both ask, so a lot is refused the same way however it arrives."""
+    if last_price is None or last_price * shares <= MAX_ENTERED_CASH:
+        return None
+    return (
+        f"at {symbol}'s last price (${last_price:,.2f}) these shares are worth more than "
+        f"${MAX_ENTERED_CASH:,}"
+    )
+
+
 def _decimal(text: str) -> Decimal:
     cleaned = text.strip().replace(",", "").removeprefix("$")
     value = Decimal(cleaned)
@@ -428,6 +450,7 @@ def holdings_csv_parse(
     *,
     text: str,
     known_symbols: Collection[str],
+    last_prices: Mapping[str, Decimal],
     today: date,
     existing_accounts: Mapping[str, str] | None = None,
 ) -> HoldingsUpload:
@@ -436,11 +459,13 @@ def holdings_csv_parse(
     The header names the columns (any order, any case): ``account``, ``type`` (taxable, ira or
     roth), ``symbol``, ``quantity``, ``acquired_on`` (YYYY-MM-DD or MM/DD/YYYY) and either
     ``cost_basis`` (the lot's total) or ``price`` (per share). Line 1 is the header; blank lines
-    are skipped. ``existing_accounts`` maps the draft's account names (lower case) to their types,
-    so a row cannot give an existing account another type.
+    are skipped. ``last_prices`` (:func:`last_closes` of the symbols) values each row's shares as
+    the holding form does. ``existing_accounts`` maps the draft's account names (lower case) to
+    their types, so a row cannot give an existing account another type.
     """
     errors: list[RowError] = []
     known = {s.upper() for s in known_symbols}
+    prices = {s.upper(): p for s, p in last_prices.items()}
     existing = {k.lower(): v for k, v in (existing_accounts or {}).items()}
     reader = csv.reader(io.StringIO(text.lstrip("\ufeff")))
     try:
@@ -478,7 +503,13 @@ def holdings_csv_parse(
                 errors.append(RowError(line, f"more than {MAX_CSV_ROWS} rows; split the file"))
                 break
             row, problems = _holding_row(
-                cells, position, line=line, known=known, today=today, existing=existing
+                cells,
+                position,
+                line=line,
+                known=known,
+                prices=prices,
+                today=today,
+                existing=existing,
             )
             if row is not None:
                 seen = types_in_file.get(row.account.lower())
@@ -508,6 +539,7 @@ def _holding_row(
     *,
     line: int,
     known: set[str],
+    prices: Mapping[str, Decimal],
     today: date,
     existing: Mapping[str, str],
 ) -> tuple[HoldingRow | None, list[str]]:
@@ -546,6 +578,12 @@ def _holding_row(
             problems.append(f"quantity {cell('quantity')} is more than {MAX_LOT_SHARES:,} shares")
         else:
             qty = quantity(shares)
+            if symbol in known:
+                problem = shares_value_problem(
+                    symbol=symbol, shares=qty, last_price=prices.get(symbol)
+                )
+                if problem is not None:
+                    problems.append(f"quantity {cell('quantity')}: {problem}")
     basis: Decimal | None = None
     basis_text, price_text = cell("cost_basis"), cell("price")
     if basis_text:

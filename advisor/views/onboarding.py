@@ -66,7 +66,8 @@ def sign_up(request: HttpRequest) -> HttpResponse:
                 request, f"Welcome, {client.first_name}. A few questions and your plan is ready."
             )
             return redirect("onboarding")
-    return render(request, "registration/signup.html", {"form": form})
+    # the login comes before the wizard, so the page names the steps still to come, not a number
+    return render(request, "registration/signup.html", {"form": form, "step_count": len(svc.STEPS)})
 
 
 def _wizard_client(request: HttpRequest) -> Client:
@@ -333,9 +334,11 @@ def _accounts(request: HttpRequest, client: Client, draft: OnboardingDraft) -> H
         elif action == "upload":
             upload_form = HoldingsUploadForm(request.POST, request.FILES, prefix="upload")
             if upload_form.is_valid():
+                known = set(_universe().values_list("symbol", flat=True))
                 parsed = svc.holdings_csv_parse(
                     text=upload_form.cleaned_data["file"],
-                    known_symbols=set(_universe().values_list("symbol", flat=True)),
+                    known_symbols=known,
+                    last_prices=svc.last_closes(symbols=known),
                     today=timezone.localdate(),
                     existing_accounts={
                         a["name"]: a["account_type"] for a in svc.draft_accounts(draft)

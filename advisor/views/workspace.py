@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.contrib import messages
@@ -13,6 +15,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from advisor import workspace_selectors as ws
+from advisor.api.filters import whole_number
 from advisor.models import Role
 from advisor.services.proposals import proposal_approve, proposal_reject, proposal_reprice
 from portfolios.core.errors import DomainError
@@ -94,7 +97,9 @@ def proposal_detail(request: HttpRequest, proposal_id: int) -> HttpResponse:
         "proposal": proposal,
         "trades": trades,
         "checks_preview": ws.checks_preview(proposal) if proposal.status == "pending" else [],
-        "orders": ws.proposal_orders(proposal),
+        "orders": [(o, _money_figures(o.cost_analysis)) for o in ws.proposal_orders(proposal)],
+        "shortfall": _money_figures((proposal.execution_summary or {}).get("shortfall")),
+        "fees": _amount((proposal.execution_summary or {}).get("fees")),
         "order_checks": ws.order_checks(proposal),
         "history": ws.proposal_history(proposal),
         "chart": _weights_chart(proposal),
@@ -116,6 +121,35 @@ def proposal_detail(request: HttpRequest, proposal_id: int) -> HttpResponse:
         "risk_rows": _risk_rows(proposal),
     }
     return render(request, "workspace/proposal.html", context)
+
+
+#: The amounts of a stored implementation-shortfall report (JSON keeps them as strings).
+_SHORTFALL_AMOUNTS = (
+    "execution_cost",
+    "fees",
+    "opportunity_cost",
+    "total_cost",
+    "arrival_notional",
+)
+
+
+def _amount(raw: Any) -> Decimal | None:
+    """A stored amount as a ``Decimal`` (None when absent or unreadable)."""
+    if raw is None or isinstance(raw, bool):
+        return None
+    try:
+        value = Decimal(str(raw))
+    except InvalidOperation:
+        return None
+    return value if value.is_finite() else None
+
+
+def _money_figures(report: Any) -> dict[str, Any]:
+    """A stored shortfall report with its amounts as ``Decimal``, so that the page prints them as
+    it prints all money (−$1.23, never $-1.23); empty when there is no report."""
+    if not isinstance(report, Mapping) or not report:
+        return {}
+    return {**report, **{key: _amount(report.get(key)) for key in _SHORTFALL_AMOUNTS}}
 
 
 def _risk_rows(proposal: Any) -> list[tuple[str, str, str]]:
@@ -170,7 +204,14 @@ def proposal_decide(request: HttpRequest, proposal_id: int) -> HttpResponse:
 @require_POST
 def bulk_approve(request: HttpRequest) -> HttpResponse:
     _require_advisor(request)
-    ids = [int(value) for value in request.POST.getlist("proposal") if value.isdigit()]
+    # strictly digits: "²".isdigit() holds but int() refuses it, and a crafted form is no 500
+    numbers = [(value, whole_number(value)) for value in request.POST.getlist("proposal")]
+    ids = list(dict.fromkeys(number for _, number in numbers if number is not None))
+    skipped = [value for value, number in numbers if number is None]
+    if skipped:
+        shown = ", ".join(repr(value[:20]) for value in skipped[:3])
+        more = f" and {len(skipped) - 3} more" if len(skipped) > 3 else ""
+        messages.error(request, f"Skipped what is not a proposal number: {shown}{more}.")
     if not ids:
         messages.error(request, "Select at least one proposal to approve.")
         return redirect("workspace")

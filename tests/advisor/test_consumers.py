@@ -119,3 +119,14 @@ async def test_asking_for_another_household_is_refused():
     communicator = _communicator(f"/ws/live/?household={theirs.household_id}", cookie)
     connected, code = await communicator.connect()
     assert not connected and code == 4403
+
+
+@pytest.mark.parametrize("value", ["²", "1²", "99999999999999999999999", "-1", "1.0"])
+async def test_a_household_that_is_not_a_plain_id_is_refused(value):
+    """Refused as forbidden, never an error: "²".isdigit() holds but int() refuses it, and an id
+    past the database's range would fail the query."""
+    mine = await sync_to_async(ClientFactory)()
+    cookie = await sync_to_async(_session_cookie)(mine.user)
+    communicator = _communicator(f"/ws/live/?household={value}", cookie)
+    connected, code = await communicator.connect()
+    assert not connected and code == 4403

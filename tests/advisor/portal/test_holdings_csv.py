@@ -10,7 +10,7 @@ from django.urls import reverse
 
 from advisor.models import OnboardingDraft
 from advisor.services.onboarding import holdings_csv_parse
-from tests.factories import AssetFactory, ClientFactory
+from tests.factories import AssetFactory, ClientFactory, PriceBarFactory
 
 TODAY = dt.date(2025, 6, 30)
 KNOWN = {"VTI", "BND"}
@@ -18,6 +18,7 @@ HEADER = "account,type,symbol,quantity,cost_basis,price,acquired_on\n"
 
 
 def parse(text, **kwargs):
+    kwargs.setdefault("last_prices", {})
     return holdings_csv_parse(text=text, known_symbols=KNOWN, today=TODAY, **kwargs)
 
 
@@ -143,3 +144,48 @@ def test_values_too_large_for_a_lot_are_named_as_such():
     assert lines[4] == (
         "price 999999999 times 999999999 shares is a cost basis of more than $999,999,999,999.99"
     )
+
+
+def test_shares_worth_more_than_the_money_fields_hold_are_refused_as_the_form_refuses_them():
+    # within the share cap and with a small basis, but worth $10 trillion at the last price
+    upload = parse(
+        HEADER + "Joint,taxable,VTI,100000000000,1000,,2021-03-15\n"  # 2: too many at $100
+        "Joint,taxable,BND,100000000000,1000,,2021-03-15\n"  # 3: BND has no price: unchecked
+        "Joint,taxable,VTI,9999999999,1000,,2021-03-15\n",  # 4: $999,999,999,900: fits
+        last_prices={"VTI": Decimal("100")},
+    )
+    assert [(e.line, e.message) for e in upload.errors] == [
+        (
+            2,
+            "quantity 100000000000: at VTI's last price ($100.00) these shares are worth more "
+            "than $999,999,999,999.99",
+        )
+    ]
+
+
+@pytest.mark.django_db
+def test_an_upload_is_valued_at_the_last_price(client):
+    vti = AssetFactory(symbol="VTI")
+    PriceBarFactory(asset=vti, date=dt.date(2025, 6, 26), close=Decimal("1"))
+    PriceBarFactory(asset=vti, date=dt.date(2025, 6, 27), close=Decimal("250.00"))
+    newcomer = ClientFactory()
+    client.force_login(newcomer.user)
+    draft = OnboardingDraft.objects.create(
+        user=newcomer.user, step="accounts", data={"completed": ["goal", "risk", "tax", "esg"]}
+    )
+    body = (
+        HEADER
+        + "Joint,taxable,VTI,25,4810.50,,2021-03-15\nJoint,taxable,VTI,4000000000,1,,2021-03-15\n"
+    )
+    upload = SimpleUploadedFile("holdings.csv", body.encode(), content_type="text/csv")
+    response = client.post(
+        reverse("onboarding-step", args=["accounts"]), {"action": "upload", "upload-file": upload}
+    )
+    assert response.status_code == 400
+    page = response.content.decode()
+    assert (
+        "Line 3: quantity 4000000000: at VTI&#x27;s last price ($250.00) these shares are worth "
+        "more than $999,999,999,999.99" in page
+    )
+    draft.refresh_from_db()
+    assert draft.data.get("accounts", []) == []

@@ -2,6 +2,7 @@
 
 import datetime as dt
 import json
+import re
 from decimal import Decimal
 
 import pytest
@@ -117,6 +118,29 @@ def test_sign_up_runs_the_password_validators_and_refuses_a_taken_username(clien
     page = response.content.decode()
     assert 'id="id_username_error"' in page and 'aria-invalid="true"' in page
     assert Household.objects.count() == 0
+
+
+def test_every_page_counts_the_wizard_steps_the_same_way(client):
+    """The sign-up page claimed "Step 1 of 7" while the wizard's own pages count 6 steps."""
+    from advisor.services.onboarding import STEPS
+
+    signup = client.get(reverse("signup")).content.decode()
+    assert re.search(r"Step \d+ of \d+", signup) is None  # the login is not a wizard step
+    assert f"About you · then {len(STEPS)} short steps" in signup
+    newcomer = ClientFactory()
+    client.force_login(newcomer.user)
+    done = []
+    for number, step in enumerate(STEPS, start=1):
+        OnboardingDraft.objects.update_or_create(
+            user=newcomer.user, defaults={"step": step, "data": {"completed": done}}
+        )
+        page = client.get(step_url(step)).content.decode()
+        counters = re.findall(r"Step (\d+) of (\d+)", page)
+        assert counters == [(str(number), str(len(STEPS)))] * 2, (step, counters)
+        # the sidebar numbers the same steps the counter counts
+        dots = re.findall(r'<span class="step-dot" aria-hidden="true">([^<]*)</span>', page)
+        assert len(dots) == len(STEPS) and dots[number - 1] == str(number)
+        done = [*done, step]
 
 
 def test_a_second_household_of_the_same_name_is_numbered():
@@ -240,9 +264,24 @@ def test_holding_form_messages(client, newcomer):
     assert response.status_code == 400
     errors = response.context["holding_form"].errors
     assert errors["symbol"] == ["NOPE is not in the firm's universe of funds and stocks."]
-    assert errors["quantity"] == ["Ensure this value is greater than or equal to 1E-9."]
+    # in words, not Django's "Ensure this value is greater than or equal to 1E-9."
+    assert errors["quantity"] == ["Enter a number of shares greater than 0."]
     assert errors["acquired_on"] == ["The date acquired cannot be in the future."]
     assert errors["cost_basis"] == ["Give the total cost basis, or the price per share paid."]
+    free = client.post(
+        step_url("accounts"),
+        {
+            "action": "add_holding",
+            "holding-account": account_id,
+            "holding-symbol": "USA1",
+            "holding-quantity": "-1",
+            "holding-price": "0",
+            "holding-acquired_on": "2024-01-02",
+        },
+    )
+    errors = free.context["holding_form"].errors
+    assert errors["quantity"] == ["Enter a number of shares greater than 0."]
+    assert errors["price"] == ["Enter a price per share greater than 0."]  # was "... 1E-6."
     ancient = client.post(
         step_url("accounts"),
         {

@@ -42,6 +42,52 @@ def test_review_page_shows_trades_checks_and_explanation(client, book):
     )  # the bundle is linked, not inlined
 
 
+def test_execution_costs_print_negatives_as_the_portal_does(client, book):
+    # the shortfall reports are JSON with amounts as strings: "$-1.23" slipped through
+    from trading.models import Order
+
+    proposal = proposal_build(account_id=book["account"].pk, as_of=AS_OF, now=NOW)
+    trade = proposal.trades.order_by("sequence").first()
+    report = {
+        "execution_cost": "-1.5000",
+        "fees": "0.27",
+        "opportunity_cost": "0.00",
+        "total_cost": "-1.23",
+        "arrival_notional": "12345.60",
+        "total_bps": "-1.00",
+    }
+    Order.objects.create(
+        proposal=proposal,
+        proposal_trade=trade,
+        account=book["account"],
+        asset=trade.asset,
+        side=trade.side,
+        quantity=trade.quantity,
+        filled_quantity=trade.quantity,
+        status="filled",
+        client_order_id=f"p{proposal.pk}-t{trade.pk}",
+        cost_analysis=report,
+    )
+    RebalanceProposal.objects.filter(pk=proposal.pk).update(
+        status=ProposalStatus.DONE,
+        execution_summary={
+            "orders": 1,
+            "filled": 1,
+            "blocked": [],
+            "fees": "0.27",
+            "shortfall": {**report, "total_cost": "-1234.5", "orders": "1"},
+        },
+    )
+    login(client, book["advisor"])
+    page = client.get(reverse("workspace-proposal", args=[proposal.pk])).content.decode()
+    assert "$-" not in page
+    assert re.search(r'<td class="num">−\$1\.23 \(-1\.00 bps\)</td>', page)
+    assert (
+        "Implementation shortfall for the proposal: −$1,234.50 on $12,345.60 (1 order); "
+        "fees $0.27." in page
+    )
+
+
 def test_approve_and_reject_through_the_page(client, book):
     proposal = proposal_build(account_id=book["account"].pk, as_of=AS_OF, now=NOW)
     login(client, book["advisor"])
@@ -73,6 +119,26 @@ def test_bulk_approve_reports_each_outcome(client, book):
     page = response.content.decode()
     assert f"Approved 1 proposal(s): {proposal.pk}" in page and "999999" in page
     assert AuditEvent.objects.filter(object_id=str(proposal.pk), to_state="approved").count() == 1
+
+
+def test_bulk_approve_skips_what_is_not_a_proposal_number(client, book):
+    # "²".isdigit() holds but int("²") raises: a crafted form was a 500
+    proposal = proposal_build(account_id=book["account"].pk, as_of=AS_OF, now=NOW)
+    login(client, book["advisor"])
+    url = reverse("workspace-bulk-approve")
+    response = client.post(
+        url, {"proposal": ["²", str(proposal.pk), "1" * 40, "-3", str(proposal.pk)]}, follow=True
+    )
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert f"Approved 1 proposal(s): {proposal.pk}." in page  # once, though sent twice
+    assert escape("Skipped what is not a proposal number: '²', '11111111111111111111', '-3'.") in (
+        page
+    )
+    assert "only a pending proposal can be approved" not in page
+    nothing = client.post(url, {"proposal": ["٣"]}, follow=True)  # an Arabic-Indic three
+    assert nothing.status_code == 200
+    assert "Select at least one proposal to approve." in nothing.content.decode()
 
 
 def test_other_advisors_and_clients_cannot_see_or_decide(client, book):
