@@ -15,7 +15,6 @@
   var refreshing = false;
   var subscribedBefore = false;
   var again = false;
-  var money = new Intl.NumberFormat("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 });
 
   function setStatus(text, cls) {
     if (!status) { return; }
@@ -101,34 +100,227 @@
     list.insertBefore(item, list.firstChild);
   }
 
-  function updatePrices(prices) {
-    if (!prices) { return; }
-    var total = 0;
-    var touched = false;
-    Array.prototype.forEach.call(document.querySelectorAll("#positions tr.position-row"), function (row) {
-      var symbol = row.getAttribute("data-symbol");
-      var quantity = parseFloat(row.getAttribute("data-quantity"));
-      var pxCell = row.querySelector(".px");
-      var mvCell = row.querySelector(".mv");
-      var price = prices[symbol] !== undefined ? parseFloat(prices[symbol]) : parseFloat((pxCell.textContent || "").replace(/,/g, ""));
-      if (prices[symbol] !== undefined && pxCell) {
-        var shown = money.format(price);
-        if (pxCell.textContent !== shown) {
-          pxCell.textContent = shown;
-          pxCell.classList.remove("tick");
-          void pxCell.offsetWidth;
-          pxCell.classList.add("tick");
-          touched = true;
+  // Money as the server computes it: decimal strings become exact scaled integers (BigInt), a
+  // product is rounded once to cents half-to-even (portfolios.core.money.cash) and sums stay in
+  // cents, so a tick shows the same cents as a reload.
+  var TEN = BigInt(10);
+  var TWO = BigInt(2);
+  var ZERO = BigInt(0);
+  var ONE = BigInt(1);
+  var MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+
+  function decimal(text) {
+    var m = /^\s*([+-]?)(\d*)(?:\.(\d*))?(?:[eE]([+-]?\d+))?\s*$/.exec(String(text));
+    if (!m || (!m[2] && !m[3])) { return null; }
+    var fraction = m[3] || "";
+    var scale = fraction.length - (m[4] ? parseInt(m[4], 10) : 0);
+    var n = BigInt((m[2] || "0") + fraction);
+    if (scale < 0) { n = n * TEN ** BigInt(-scale); scale = 0; }
+    return { n: m[1] === "-" ? -n : n, scale: scale };
+  }
+
+  function times(a, b) { return { n: a.n * b.n, scale: a.scale + b.scale }; }
+
+  // The integer number of 10^-places units; halfUp rounds ties away from zero (Django's
+  // floatformat), otherwise ties go to the even neighbour (the ledger's cash()).
+  function rounded(d, places, halfUp) {
+    if (d.scale <= places) { return d.n * TEN ** BigInt(places - d.scale); }
+    var unit = TEN ** BigInt(d.scale - places);
+    var negative = d.n < ZERO;
+    var size = negative ? -d.n : d.n;
+    var q = size / unit;
+    var twice = (size % unit) * TWO;
+    if (twice > unit || (twice === unit && (halfUp || q % TWO === ONE))) { q += ONE; }
+    return negative ? -q : q;
+  }
+
+  function cents(text) {
+    var d = decimal(text);
+    return d ? rounded(d, 2, false) : null;
+  }
+
+  // A data- attribute as a decimal; a missing or malformed one counts as zero.
+  function number(el, name) {
+    return decimal(el.getAttribute(name) || "0") || { n: ZERO, scale: 0 };
+  }
+
+  // amount_text: 1,234.50
+  function amountText(c) {
+    var negative = c < ZERO;
+    var digits = (negative ? -c : c).toString().padStart(3, "0");
+    var whole = digits.slice(0, -2).replace(/\B(?=(\d{3})+(?!\d))/g, ",");
+    return (negative ? "-" : "") + whole + "." + digits.slice(-2);
+  }
+
+  // money_text and portal/_money.html: $1,234.50, −$12.00 (a true minus), +$3.10 if signed
+  function moneyText(c, signed) {
+    if (c < ZERO) { return "\u2212$" + amountText(-c); }
+    return (signed && c > ZERO ? "+" : "") + "$" + amountText(c);
+  }
+
+  function plainCents(c) {
+    var negative = c < ZERO;
+    var digits = (negative ? -c : c).toString().padStart(3, "0");
+    return (negative ? "-" : "") + digits.slice(0, -2) + "." + digits.slice(-2);
+  }
+
+  // Django's floatformat of a float: its shortest repr, rounded half away from zero.
+  function floatFormat(x, places) {
+    var units = rounded(decimal(String(x)), places, true);
+    var negative = units < ZERO;
+    var digits = (negative ? -units : units).toString().padStart(places + 1, "0");
+    var text = places ? digits.slice(0, -places) + "." + digits.slice(-places) : digits;
+    return (negative ? "-" : "") + text;
+  }
+
+  function setSign(el, c) {
+    el.classList.toggle("neg", c < ZERO);
+    el.classList.toggle("pos", c >= ZERO);
+  }
+
+  function setText(el, text) {
+    if (el && el.textContent !== text) { el.textContent = text; }
+  }
+
+  function dateText(iso) {
+    var parts = iso.split("-");
+    return MONTHS[parseInt(parts[1], 10) - 1] + " " + parseInt(parts[2], 10) + ", " + parts[0];
+  }
+
+  // Weights and drift as portfolios' household_allocation computes them, in the same order, so
+  // the float sums (and their rounding for display) match the server's.
+  function updateAllocation(values, cashTotal, total) {
+    var totalN = Number(total);
+    function weight(c) { return totalN ? Number(c) / totalN : 0; }
+    var table = document.querySelector("[data-testid=allocation-table]");
+    var rank = {};
+    if (table) {
+      Array.prototype.forEach.call(table.querySelectorAll("tbody tr[data-asset-class]"), function (tr, i) {
+        rank[tr.getAttribute("data-asset-class")] = i;
+      });
+    }
+    var driftBody = document.querySelector("[data-testid=drift-rows]");
+    var rows = [];
+    if (driftBody) {
+      Array.prototype.forEach.call(driftBody.querySelectorAll("tr[data-symbol]"), function (tr) {
+        var symbol = tr.getAttribute("data-symbol");
+        var cls = tr.getAttribute("data-asset-class");
+        var value = symbol === "_cash" ? cashTotal : (values[symbol] ? values[symbol].value : ZERO);
+        rows.push({ symbol: symbol, cls: cls, weight: weight(value), target: parseFloat(tr.getAttribute("data-target")) || 0, tr: tr });
+      });
+    } else {
+      Object.keys(values).forEach(function (symbol) {
+        rows.push({ symbol: symbol, cls: values[symbol].cls, weight: weight(values[symbol].value), target: 0 });
+      });
+      if (cashTotal !== ZERO || !rows.length) { rows.push({ symbol: "_cash", cls: "_cash", weight: weight(cashTotal), target: 0 }); }
+    }
+    function order(c) { return rank[c] !== undefined ? rank[c] : 999; }
+    rows.sort(function (a, b) {
+      if (order(a.cls) !== order(b.cls)) { return order(a.cls) - order(b.cls); }
+      if (a.weight !== b.weight) { return b.weight - a.weight; }
+      return a.symbol < b.symbol ? -1 : (a.symbol > b.symbol ? 1 : 0);
+    });
+    var byClass = {};
+    var drift = 0;
+    rows.forEach(function (r) {
+      byClass[r.cls] = (byClass[r.cls] || 0) + r.weight;
+      drift += Math.abs(r.weight - r.target);
+    });
+    if (table) {
+      Array.prototype.forEach.call(table.querySelectorAll("tbody tr[data-asset-class]"), function (tr) {
+        setText(tr.querySelector("[data-live=weight]"), floatFormat((byClass[tr.getAttribute("data-asset-class")] || 0) * 100, 1) + "%");
+      });
+    }
+    if (!driftBody) { return; }
+    rows.forEach(function (r) {
+      setText(r.tr.querySelector("[data-live=weight]"), floatFormat(r.weight * 100, 1) + "%");
+      setText(r.tr.querySelector("[data-live=gap]"), floatFormat((r.weight - r.target) * 100, 1));
+      if (driftBody.lastElementChild !== r.tr) { driftBody.appendChild(r.tr); }
+    });
+    drift = drift / 2;
+    var kpi = document.querySelector("[data-testid=drift]");
+    if (!kpi) { return; }
+    setText(kpi, floatFormat(drift * 100, 1) + "%");
+    var badge = document.querySelector("[data-testid=drift-badge]");
+    var threshold = parseFloat(kpi.getAttribute("data-threshold"));
+    var pct = kpi.getAttribute("data-threshold-pct");
+    if (badge && !isNaN(threshold)) {
+      var due = drift > threshold;
+      var html = due
+        ? '<span class="badge warn">Above ' + pct + "% threshold</span>"
+        : '<span class="badge good">Within ' + pct + "%</span>";
+      if (badge.innerHTML !== html) { badge.innerHTML = html; }
+    }
+  }
+
+  // prices.updated: move each held symbol's price, then every figure that depends on it from the
+  // rows' data- attributes (shares, basis, cash): position and lot values and gains, account
+  // values, the total, the unrealised gain and the weights.
+  function updatePrices(prices, session) {
+    if (!prices || !document.getElementById("positions")) { return; }
+    var total = ZERO;
+    var gain = ZERO;
+    var cashTotal = ZERO;
+    var values = {};
+    var moved = false;
+    Array.prototype.forEach.call(document.querySelectorAll("#positions [data-account]"), function (account) {
+      var accountValue = ZERO;
+      Array.prototype.forEach.call(account.querySelectorAll("tr.position-row"), function (row) {
+        var symbol = row.getAttribute("data-symbol");
+        var pxCell = row.querySelector(".px");
+        if (prices[symbol] !== undefined && prices[symbol] !== null && decimal(prices[symbol])) {
+          var fresh = String(prices[symbol]).trim();
+          var before = number(row, "data-price");
+          moved = true;
+          row.setAttribute("data-price", fresh);
+          if (pxCell && rounded(before, 2, false) !== cents(fresh)) {
+            pxCell.textContent = amountText(cents(fresh));
+            pxCell.classList.remove("tick");
+            void pxCell.offsetWidth;
+            pxCell.classList.add("tick");
+          }
         }
-        if (mvCell) { mvCell.textContent = money.format(quantity * price); }
-      }
-      total += quantity * price;
+        var price = number(row, "data-price");
+        var value = rounded(times(number(row, "data-quantity"), price), 2, false);
+        var rowGain = value - rounded(number(row, "data-basis"), 2, false);
+        setText(row.querySelector(".mv"), amountText(value));
+        var gainCell = row.querySelector(".gain");
+        if (gainCell) { setText(gainCell, moneyText(rowGain, true)); setSign(gainCell, rowGain); }
+        var lots = row.nextElementSibling;
+        if (lots && lots.classList.contains("lots-row")) {
+          Array.prototype.forEach.call(lots.querySelectorAll("tr.lot-row"), function (lot) {
+            var lotValue = rounded(times(number(lot, "data-quantity"), price), 2, false);
+            var lotGain = lotValue - rounded(number(lot, "data-basis"), 2, false);
+            setText(lot.querySelector(".mv"), amountText(lotValue));
+            var lotGainCell = lot.querySelector(".gain");
+            if (lotGainCell) { setText(lotGainCell, moneyText(lotGain, true)); setSign(lotGainCell, lotGain); }
+          });
+        }
+        accountValue += value;
+        gain += rowGain;
+        if (!values[symbol]) { values[symbol] = { value: ZERO, cls: row.getAttribute("data-asset-class") }; }
+        values[symbol].value += value;
+      });
+      var cashEl = account.querySelector("[data-cash]");
+      var accountCash = cashEl ? rounded(number(cashEl, "data-cash"), 2, false) : ZERO;
+      accountValue += accountCash;
+      cashTotal += accountCash;
+      total += accountValue;
+      setText(account.querySelector(".acct-value"), moneyText(accountValue, false));
     });
-    Array.prototype.forEach.call(document.querySelectorAll("#positions [data-cash]"), function (el) {
-      total += parseFloat(el.getAttribute("data-cash")) || 0;
-    });
-    var value = document.querySelector("[data-testid=total-value]");
-    if (value && touched) { value.textContent = "$" + money.format(total); }
+    var valueEl = document.querySelector("[data-testid=total-value]");
+    if (valueEl) {
+      valueEl.setAttribute("data-value", plainCents(total));
+      setText(valueEl, moneyText(total, false));
+    }
+    var gainEl = document.querySelector("[data-testid=unrealised-gain]");
+    if (gainEl) { setText(gainEl, moneyText(gain, true)); setSign(gainEl, gain); }
+    var asOf = document.querySelector("[data-testid=prices-as-of]");
+    if (asOf && moved && session && /^\d{4}-\d{2}-\d{2}$/.test(session) && session > (asOf.getAttribute("data-as-of") || "")) {
+      asOf.setAttribute("data-as-of", session);
+      asOf.textContent = "At closes of " + dateText(session);
+    }
+    updateAllocation(values, cashTotal, total);
   }
 
   function connect() {
@@ -148,7 +340,7 @@
       }
       document.dispatchEvent(new CustomEvent("live:event", { detail: data }));
       if (data.event === "prices.updated") {
-        updatePrices((data.payload || {}).prices);
+        updatePrices((data.payload || {}).prices, (data.payload || {}).session);
         return;
       }
       if (data.event.indexOf("order.") === 0 || data.event === "position.changed") {
