@@ -493,6 +493,7 @@ def recent_activity(*, household_id: int, limit: int = ACTIVITY_LIMIT) -> list[A
     """The latest ledger entries and orders of the household, newest first by the date shown
     (a transaction's trade date: a lot transferred in today may have been bought years ago), then
     by when it was recorded."""
+    from trading.core.sessions import market_date
     from trading.models import Order
 
     items: list[Activity] = []
@@ -534,7 +535,7 @@ def recent_activity(*, household_id: int, limit: int = ACTIVITY_LIMIT) -> list[A
         items.append(
             Activity(
                 at=o.updated_at,
-                on=o.updated_at.date(),
+                on=market_date(o.updated_at),
                 kind=f"order.{o.status}",
                 text=f"Order to {o.side} {quantity_text(o.quantity)} {o.asset.symbol}: "
                 f"{o.get_status_display().lower()}{filled}",

@@ -70,7 +70,7 @@ from trading.core.execution import ExecutionAlgo as CoreAlgo
 from trading.core.execution import plan_execution
 from trading.core.orders import Fill as CoreFill
 from trading.core.orders import OrderIntent, OrderSide, OrderType
-from trading.core.sessions import TradingSession
+from trading.core.sessions import TradingSession, market_date
 from trading.models import (
     LIVE_ORDER_STATUSES,
     BrokerSyncState,
@@ -1050,7 +1050,7 @@ def _fill_book(
         quantity=qty,
         price=fill.price,
         fees=cash(fill.fee),
-        trade_date=timezone.localdate(fill.executed_at),
+        trade_date=market_date(fill.executed_at),
         executed_at=fill.executed_at,
         external_id=f"fill:{fill.execution_id}",
         acquisition_id=acquisition if order.side == "buy" else None,
@@ -1075,7 +1075,7 @@ def _fill_book(
         _harvest_block(
             order.account.household_id,
             order.asset.symbol,
-            timezone.localdate(fill.executed_at),
+            market_date(fill.executed_at),
             groups=session.identity_groups(),
         )
     value = (order.average_fill_price or ZERO) * order.filled_quantity + qty * fill.price

@@ -191,3 +191,26 @@ def test_a_refused_fill_leaves_the_household_locked_for_the_rest_of_the_batch(mo
     result = fills_apply(fills=fills, settle=False)
     assert len(result.refused) == 1 and result.rows[1] is not None
     assert seen == ["locked"]
+
+
+def test_a_fill_is_dated_by_the_new_york_day_it_happened_on(db):
+    """A fill at 20:30 in New York (the extended session) is 00:30 UTC the next day: its trade
+    date, from which holding periods and wash-sale windows count, is the New York day."""
+    assets = {a.symbol: a for a in build_market()}
+    account = AccountFactory(cash=D("5000.00"))
+    buy = _child(account, assets["BOND"], "buy", D("2"), "evening-buy")
+    Order.objects.filter(pk=buy.pk).update(status=OrderStatus.ACCEPTED)
+    fill = BrokerFill(
+        execution_id="x-evening-1",
+        client_order_id=buy.client_order_id,
+        symbol="BOND",
+        side=OrderSide.BUY,
+        quantity=D("2"),
+        price=D("90"),
+        fee=D("0"),
+        executed_at=dt.datetime(2024, 6, 4, 0, 30, tzinfo=dt.UTC),
+    )
+    fills_apply(fills=[fill], settle=False)
+    txn = Transaction.objects.get(account=account, kind="buy")
+    lot = TaxLot.objects.get(account=account)
+    assert txn.trade_date == lot.acquired_on == dt.date(2024, 6, 3)

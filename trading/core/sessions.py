@@ -66,6 +66,13 @@ class TradingSession:
         return self.opens_at <= moment < self.closes_at
 
 
+def market_date(moment: datetime) -> date:
+    """The trade date of ``moment`` (aware): its New York calendar date. A fill at 20:30 New York
+    time in the extended session is 00:30 UTC the next day, yet trades on the day it was."""
+    require_aware(moment, name="moment")
+    return moment.astimezone(NEW_YORK).date()
+
+
 def regular_session_for(moment: datetime) -> TradingSession:
     """The regular 9:30-16:00 session on ``moment``'s New York calendar date (no holiday logic)."""
     require_aware(moment, name="moment")
