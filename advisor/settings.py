@@ -99,6 +99,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "advisor.api.middleware.ApiUtcMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
@@ -210,10 +211,14 @@ AUTH_PASSWORD_VALIDATORS = [
 
 # --- Internationalisation and time -----------------------------------------------------------------
 LANGUAGE_CODE = "en-us"
-TIME_ZONE = "UTC"
+MARKET_TIME_ZONE = "America/New_York"
+# The firm's zone: "today" (a deposit's date, the tax year, the date a form may not pass) and the
+# times pages show. New York by default, the market's zone, so that an evening in the US is not
+# already tomorrow. Datetimes are stored in UTC, and the REST API speaks UTC whatever this is
+# (advisor.api.middleware.ApiUtcMiddleware); trade dates always follow the market's zone.
+TIME_ZONE = env.str("DJANGO_TIME_ZONE", default="") or MARKET_TIME_ZONE
 USE_I18N = True
 USE_TZ = True
-MARKET_TIME_ZONE = "America/New_York"
 
 # --- Static files -----------------------------------------------------------------------------------
 STATIC_URL = "/static/"

@@ -2,6 +2,7 @@
 proposals with trades and checks, orders with fills, sentiment, and one error shape for all."""
 
 import csv
+import datetime as dt
 import io
 from decimal import Decimal
 
@@ -11,7 +12,7 @@ from django.db import OperationalError
 from django.test import Client as BrowserClient
 from django.test import override_settings
 
-from portfolios.models import AuditEvent, ProposalStatus
+from portfolios.models import AuditEvent, ProposalStatus, Transaction
 from tests.api.world import api_client, build_world, random_address, transactions_csv
 from tests.factories import RealizedLotFactory
 
@@ -46,6 +47,20 @@ def test_positions_are_valued_with_their_lots(world):
             "unrealized_gain": "50.00",
         }
     ]
+
+
+def test_datetimes_are_utc_whatever_the_firms_zone(world, settings):
+    """Pages use the firm's zone (New York by default); the API always answers in UTC."""
+    assert settings.TIME_ZONE == "America/New_York"
+    evening = dt.datetime(2024, 6, 4, 0, 30, tzinfo=dt.UTC)  # 20:30 in New York
+    Transaction.objects.filter(pk=world.a.transaction.pk).update(executed_at=evening)
+    api = api_client(world.a.user)
+    (txn,) = [
+        t
+        for t in results(api.get(f"/api/v1/transactions/?household={world.a.household.pk}"))
+        if t["id"] == world.a.transaction.pk
+    ]
+    assert txn["executed_at"] == "2024-06-04T00:30:00Z"
 
 
 def test_list_filters_and_pagination(world):

@@ -1,5 +1,6 @@
 """The advisor workspace: book, review page, single and bulk approval, access."""
 
+import datetime as dt
 import re
 
 from django.urls import reverse
@@ -40,6 +41,11 @@ def test_review_page_shows_trades_checks_and_explanation(client, book):
     assert (
         "vendor/plotly.min.js" in page and "Plotly.newPlot" not in page
     )  # the bundle is linked, not inlined
+    # times read in the firm's zone (New York by default), named, not in UTC
+    evening = dt.datetime(2024, 6, 4, 0, 30, tzinfo=dt.UTC)
+    RebalanceProposal.objects.filter(pk=proposal.pk).update(priced_at=evening)
+    page = client.get(reverse("workspace-proposal", args=[proposal.pk])).content.decode()
+    assert "priced 3 Jun 2024 20:30 EDT" in page
 
 
 def test_execution_costs_print_negatives_as_the_portal_does(client, book):
