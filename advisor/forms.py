@@ -278,6 +278,18 @@ class HoldingForm(forms.Form):
     acquired_on = forms.DateField(
         label="Date acquired", widget=forms.DateInput(attrs={"type": "date"})
     )
+    basis_reported = forms.ChoiceField(
+        label="Did your previous broker report the cost basis to the IRS?",
+        choices=[
+            ("", "Not sure: decide by the date acquired"),
+            ("yes", "Yes (a covered lot)"),
+            ("no", "No"),
+        ],
+        required=False,
+        help_text="Your transfer statement or last Form 1099-B tells you. Shares bought since "
+        "2011 (fund shares since 2012) usually were; the answer decides which box of Form 8949 "
+        "a sale goes in.",
+    )
 
     def __init__(
         self, *args: Any, accounts: list[tuple[str, str]] | None = None, **kwargs: Any
@@ -347,7 +359,8 @@ class HoldingsUploadForm(forms.Form):
     file = forms.FileField(
         label="Holdings file (CSV)",
         help_text="Columns: account, type (taxable, ira or roth), symbol, quantity, acquired_on "
-        "(YYYY-MM-DD), and cost_basis (the lot's total) or price (per share).",
+        "(YYYY-MM-DD), and cost_basis (the lot's total) or price (per share); optionally "
+        "basis_reported (yes or no).",
         widget=forms.ClearableFileInput(attrs={"accept": ".csv,text/csv"}),
     )
 

@@ -56,6 +56,22 @@ MAX_CSV_ROWS = 2000
 #: Column names of a holdings file; ``cost_basis`` or ``price`` gives the basis.
 CSV_REQUIRED = ("account", "type", "symbol", "quantity", "acquired_on")
 CSV_OPTIONAL = ("cost_basis", "price")
+#: A column a holdings file may add: whether the old broker reported the lot's basis to the IRS.
+CSV_BASIS_REPORTED = "basis_reported"
+#: What a client may say about a lot's basis reporting; empty (or unsure) lets the date decide.
+BASIS_REPORTED_ANSWERS: dict[str, bool | None] = {
+    "": None,
+    "unsure": None,
+    "yes": True,
+    "y": True,
+    "true": True,
+    "covered": True,
+    "no": False,
+    "n": False,
+    "false": False,
+    "noncovered": False,
+    "non-covered": False,
+}
 _ACCOUNT_TYPE_ALIASES = {
     "taxable": AccountType.TAXABLE,
     "brokerage": AccountType.TAXABLE,
@@ -304,15 +320,21 @@ class HoldingRow:
     cost_basis: Decimal
     acquired_on: date
     line: int = 0
+    basis_reported: bool | None = None
+    """What the old broker's transfer statement says: basis reported to the IRS (a covered
+    lot) or not; ``None`` decides it by the acquisition date."""
 
     def as_json(self, holding_id: str) -> dict[str, str]:
-        return {
+        data = {
             "id": holding_id,
             "symbol": self.symbol,
             "quantity": str(self.quantity),
             "cost_basis": str(self.cost_basis),
             "acquired_on": self.acquired_on.isoformat(),
         }
+        if self.basis_reported is not None:
+            data["basis_reported"] = "yes" if self.basis_reported else "no"
+        return data
 
 
 @transaction.atomic
@@ -324,8 +346,12 @@ def onboarding_holding_add(
     quantity_: Decimal,
     cost_basis: Decimal,
     acquired_on: date,
+    basis_reported: bool | None = None,
 ) -> OnboardingDraft:
-    """Add one lot to an account of the draft (the symbol must be in the firm's universe)."""
+    """Add one lot to an account of the draft (the symbol must be in the firm's universe).
+
+    ``basis_reported`` is the transfer statement's word on whether the basis was reported to the
+    IRS; ``None`` (the usual answer) decides it by the acquisition date."""
     symbol = symbol.strip().upper()
     if not Asset.objects.filter(symbol=symbol, is_active=True).exists():
         raise InvalidInput(f"{symbol} is not in the firm's universe", field="symbol")
@@ -337,7 +363,15 @@ def onboarding_holding_add(
         raise InvalidInput("the cost basis must not be negative", field="cost_basis")
     draft = _locked_draft(user)
     account = _find_account(draft, account_id)
-    row = HoldingRow(account["name"], account["account_type"], symbol, qty, basis, acquired_on)
+    row = HoldingRow(
+        account["name"],
+        account["account_type"],
+        symbol,
+        qty,
+        basis,
+        acquired_on,
+        basis_reported=basis_reported,
+    )
     account["holdings"] = [*account["holdings"], row.as_json(_new_id(draft, "h"))]
     _replace_account(draft, account)
     _reopen_accounts(draft)
@@ -458,7 +492,9 @@ def holdings_csv_parse(
 
     The header names the columns (any order, any case): ``account``, ``type`` (taxable, ira or
     roth), ``symbol``, ``quantity``, ``acquired_on`` (YYYY-MM-DD or MM/DD/YYYY) and either
-    ``cost_basis`` (the lot's total) or ``price`` (per share). Line 1 is the header; blank lines
+    ``cost_basis`` (the lot's total) or ``price`` (per share), and optionally ``basis_reported``
+    (yes or no: whether the old broker reported the basis to the IRS; empty lets the acquisition
+    date decide, :func:`portfolios.services.basis_reported_by_type`). Line 1 is the header; blank lines
     are skipped. ``last_prices`` (:func:`last_closes` of the symbols) values each row's shares as
     the holding form does. ``existing_accounts`` maps the draft's account names (lower case) to
     their types, so a row cannot give an existing account another type.
@@ -489,7 +525,11 @@ def holdings_csv_parse(
         )
     if not any(c in columns for c in CSV_OPTIONAL):
         return HoldingsUpload((), (RowError(1, "the header needs a cost_basis or a price column"),))
-    position = {c: columns.index(c) for c in (*CSV_REQUIRED, *CSV_OPTIONAL) if c in columns}
+    position = {
+        c: columns.index(c)
+        for c in (*CSV_REQUIRED, *CSV_OPTIONAL, CSV_BASIS_REPORTED)
+        if c in columns
+    }
     rows: list[HoldingRow] = []
     types_in_file: dict[str, tuple[str, int]] = {}
     count = 0
@@ -630,9 +670,18 @@ def _holding_row(
                 acquired = None
         except ValueError:
             problems.append(f"acquired_on {text!r} is not a date (YYYY-MM-DD or MM/DD/YYYY)")
+    answer = cell(CSV_BASIS_REPORTED)
+    if answer.lower() not in BASIS_REPORTED_ANSWERS:
+        problems.append(
+            f"basis_reported {answer!r} is not yes, no or empty (empty: by the date acquired)"
+        )
+    reported = BASIS_REPORTED_ANSWERS.get(answer.lower())
     if problems or qty is None or basis is None or acquired is None or account_type is None:
         return None, problems
-    return HoldingRow(account, account_type, symbol, qty, basis, acquired, line), problems
+    row = HoldingRow(
+        account, account_type, symbol, qty, basis, acquired, line, basis_reported=reported
+    )
+    return row, problems
 
 
 @transaction.atomic
@@ -824,6 +873,7 @@ def _store_accounts(
                 quantity_=Decimal(holding["quantity"]),
                 cost_basis=Decimal(holding["cost_basis"]),
                 acquired_on=date.fromisoformat(holding["acquired_on"]),
+                basis_reported=BASIS_REPORTED_ANSWERS.get(holding.get("basis_reported", "")),
             )
         created.append(account)
     return created

@@ -318,6 +318,7 @@ def _accounts(request: HttpRequest, client: Client, draft: OnboardingDraft) -> H
                     quantity_=data["quantity"],
                     cost_basis=data["cost_basis"],
                     acquired_on=data["acquired_on"],
+                    basis_reported=svc.BASIS_REPORTED_ANSWERS[data["basis_reported"]],
                 )
                 messages.success(
                     request, f"Added {data['quantity'].normalize():f} {data['symbol']}."

@@ -189,3 +189,24 @@ def test_an_upload_is_valued_at_the_last_price(client):
     )
     draft.refresh_from_db()
     assert draft.data.get("accounts", []) == []
+
+
+def test_an_optional_column_says_whether_the_basis_was_reported():
+    """yes or no is the old broker's word; empty leaves it to the date acquired; anything else
+    is named as wrong."""
+    header = "account,type,symbol,quantity,cost_basis,acquired_on,Basis Reported\n"
+    upload = parse(
+        header + "Joint,taxable,VTI,1,100,2021-03-15,yes\n"
+        "Joint,taxable,VTI,1,100,2015-03-15,No\n"
+        "Joint,taxable,VTI,1,100,2009-03-15,\n"
+    )
+    assert upload.ok and [row.basis_reported for row in upload.rows] == [True, False, None]
+    assert [row.as_json("h").get("basis_reported") for row in upload.rows] == ["yes", "no", None]
+    bad = parse(
+        header
+        + "Joint,taxable,VTI,1,100,2021-03-15,yes\nJoint,taxable,VTI,1,100,2009-03-15,maybe\n"
+    )
+    assert [e.line for e in bad.errors] == [3] and bad.rows == ()
+    assert "basis_reported 'maybe' is not yes, no or empty" in bad.errors[0].message
+    plain = parse(HEADER + "Joint,taxable,VTI,1,100,,2021-03-15\n")
+    assert plain.ok and plain.rows[0].basis_reported is None

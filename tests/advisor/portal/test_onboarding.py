@@ -533,6 +533,55 @@ def test_submitting_creates_everything_and_the_recommendation(client, newcomer):
     assert 'data-testid="goal-probability"' in page
 
 
+def test_a_lot_whose_basis_was_not_reported_is_marked_so(client, newcomer):
+    """The client's answer (or, when unsure, the date acquired) decides whether a lot's sales go
+    in the Form 8949 boxes for a basis reported to the IRS (A, D) or not (B, E)."""
+    build_market()
+    fill_steps(client)
+    add_account_with_lot(client, newcomer)  # 2024, "not sure": reported, by its date
+    draft = OnboardingDraft.objects.get(user=newcomer.user)
+    account_id = draft.data["accounts"][0]["id"]
+    url = step_url("accounts")
+    for acquired_on, answer in (("2016-05-02", "no"), ("2009-03-09", "")):
+        response = client.post(
+            url,
+            {
+                "action": "add_holding",
+                "holding-account": account_id,
+                "holding-symbol": "USA1",
+                "holding-quantity": "5",
+                "holding-cost_basis": "200",
+                "holding-acquired_on": acquired_on,
+                "holding-basis_reported": answer,
+            },
+        )
+        assert response.status_code == 302
+    page = client.get(url).content.decode()
+    assert page.count('data-testid="basis-not-reported"') == 1
+    assert "Did your previous broker report the cost basis to the IRS?" in page
+    bad = client.post(
+        url,
+        {
+            "action": "add_holding",
+            "holding-account": account_id,
+            "holding-symbol": "USA1",
+            "holding-quantity": "5",
+            "holding-cost_basis": "200",
+            "holding-acquired_on": "2016-05-02",
+            "holding-basis_reported": "perhaps",
+        },
+    )
+    assert bad.status_code == 400 and "Select a valid choice" in bad.content.decode()
+    assert client.post(url, {"action": "continue"}).status_code == 302
+    assert client.post(step_url("review")).status_code == 302
+    lots = TaxLot.objects.filter(account__household=newcomer.household).order_by("acquired_on")
+    assert [(lot.acquired_on.year, lot.basis_reported) for lot in lots] == [
+        (2009, False),
+        (2016, False),
+        (2024, True),
+    ]
+
+
 def test_infeasible_preferences_write_nothing_and_send_the_client_back_to_the_esg_step(
     client, newcomer
 ):
