@@ -76,7 +76,7 @@ class TaxLot:
         replace only one loss.
     basis_reported
         Whether the broker reports this lot's basis to the IRS on Form 1099-B (a "covered"
-        security, :func:`portfolios.core.tax.report.basis_reported_by_date`); it decides the
+        security, :func:`portfolios.core.tax.basis_reporting.basis_reported_by_date`); it decides the
         Form 8949 box of the lot's sales.
     """
 

@@ -148,6 +148,10 @@ def test_realised_gains_and_the_form_8949_download(client, people):
     # reported to the IRS) in box E; no empty boxes
     assert re.findall(r'data-testid="form-8949-box-(\w)"', page) == ["A", "E"]
     assert "box E: basis not reported to the IRS" in page
+    # each box ends with its totals and the Schedule D line they go on
+    totals = re.search(r'data-testid="form-8949-box-E-totals">(.*?)</tr>', page, re.S).group(1)
+    assert "Schedule D line 9" in totals and "1,500.00" in totals and "$500.00" in totals
+    assert 'data-testid="form-8949-box-A-totals"' in page and "Schedule D line 1b" in page
     url = reverse("form-8949-csv", args=[people.mine.household_id, year])
     assert url in page
     response = client.get(url)

@@ -542,35 +542,26 @@ def test_a_lot_whose_basis_was_not_reported_is_marked_so(client, newcomer):
     draft = OnboardingDraft.objects.get(user=newcomer.user)
     account_id = draft.data["accounts"][0]["id"]
     url = step_url("accounts")
-    for acquired_on, answer in (("2016-05-02", "no"), ("2009-03-09", "")):
-        response = client.post(
+
+    def add(acquired_on, answer):
+        lot = {"symbol": "USA1", "quantity": "5", "cost_basis": "200", "acquired_on": acquired_on}
+        data = {f"holding-{key}": value for key, value in lot.items()}
+        return client.post(
             url,
             {
                 "action": "add_holding",
                 "holding-account": account_id,
-                "holding-symbol": "USA1",
-                "holding-quantity": "5",
-                "holding-cost_basis": "200",
-                "holding-acquired_on": acquired_on,
                 "holding-basis_reported": answer,
+                **data,
             },
         )
-        assert response.status_code == 302
+
+    assert add("2016-05-02", "no").status_code == 302
+    assert add("2009-03-09", "").status_code == 302
     page = client.get(url).content.decode()
     assert page.count('data-testid="basis-not-reported"') == 1
     assert "Did your previous broker report the cost basis to the IRS?" in page
-    bad = client.post(
-        url,
-        {
-            "action": "add_holding",
-            "holding-account": account_id,
-            "holding-symbol": "USA1",
-            "holding-quantity": "5",
-            "holding-cost_basis": "200",
-            "holding-acquired_on": "2016-05-02",
-            "holding-basis_reported": "perhaps",
-        },
-    )
+    bad = add("2016-05-02", "perhaps")
     assert bad.status_code == 400 and "Select a valid choice" in bad.content.decode()
     assert client.post(url, {"action": "continue"}).status_code == 302
     assert client.post(step_url("review")).status_code == 302
