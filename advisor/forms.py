@@ -13,11 +13,11 @@ from typing import Any
 from django import forms
 from django.contrib.auth.forms import BaseUserCreationForm
 from django.core.validators import MaxValueValidator, MinValueValidator
-from django.utils import timezone
 
 from advisor.core.questionnaire import QUESTIONS
 from advisor.models import User
 from advisor.services.onboarding import last_closes, shares_value_problem
+from portfolios.clock import firm_today
 from portfolios.core.money import MAX_ENTERED_CASH
 from portfolios.ledger import EARLIEST_TRADE_DATE
 from portfolios.models import AccountType, Asset, ExclusionTag, FilingStatus
@@ -307,7 +307,7 @@ class HoldingForm(forms.Form):
 
     def clean_acquired_on(self) -> date:
         acquired: date = self.cleaned_data["acquired_on"]
-        if acquired > timezone.localdate():
+        if acquired > firm_today():
             raise forms.ValidationError("The date acquired cannot be in the future.")
         if acquired < EARLIEST_TRADE_DATE:
             raise forms.ValidationError(

@@ -1,9 +1,11 @@
-"""Logging filters: secrets and tokens never reach a log line."""
+"""Logging: secrets and tokens never reach a log line; timestamps are UTC."""
 
 from __future__ import annotations
 
 import logging
 import re
+import time
+from typing import Any
 
 _PATTERNS = [
     # Authorization headers, API tokens, passwords and keys in key=value or JSON form.
@@ -76,3 +78,16 @@ class RepeatedErrorFilter(logging.Filter):
         record.exc_info = None
         record.exc_text = None
         return True
+
+
+class UtcFormatter(logging.Formatter):
+    """Timestamps in UTC, ISO 8601 with a ``Z`` (``2024-06-04T00:30:00.123Z``), whatever the
+    process's zone: Django sets it to the firm's ``TIME_ZONE``, and log lines from several
+    machines must sort together."""
+
+    default_time_format = "%Y-%m-%dT%H:%M:%S"
+    default_msec_format = "%s.%03dZ"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.converter = time.gmtime

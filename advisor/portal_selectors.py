@@ -24,6 +24,7 @@ from django.db.models import Count, Max, Prefetch
 
 from advisor.models import Client, ESGPreference, OnboardingDraft, RiskProfile
 from advisor.services.performance import Performance, household_performance
+from portfolios.clock import firm_today
 from portfolios.core.errors import DomainError
 from portfolios.core.money import ZERO
 from portfolios.core.projection import GoalProjection, project_goal
@@ -344,7 +345,7 @@ def recommendation_as_of(recommendation: Recommendation) -> date:
     raw = (recommendation.diagnostics or {}).get("as_of")
     if raw:
         return date.fromisoformat(str(raw))
-    return recommendation.created_at.date()
+    return firm_today(recommendation.created_at)
 
 
 # --------------------------------------------------------------------------------------------

@@ -359,7 +359,10 @@ LOGGING = {
         "repeats": {"()": "advisor.logging.RepeatedErrorFilter", "window": 60.0},
     },
     "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+        "plain": {
+            "()": "advisor.logging.UtcFormatter",
+            "format": "%(asctime)s %(levelname)s %(name)s: %(message)s",
+        },
     },
     "handlers": {
         "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact"]},

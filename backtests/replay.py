@@ -709,7 +709,7 @@ def collect(*, replay: Replay) -> dict[str, Any]:
             "order__proposal_id",
         )
     ):
-        day = executed_at.date()
+        day = market_day(executed_at)
         fills.append(
             {
                 "day": _iso(day),

@@ -39,6 +39,7 @@ from backtests.models import (
     RunKind,
     RunStatus,
 )
+from portfolios.clock import firm_today
 from portfolios.core.errors import Conflict, InvalidInput, NotFound
 
 logger = logging.getLogger(__name__)
@@ -83,7 +84,7 @@ def backtest_market(source: MarketSource) -> MarketData:
     key = tuple(
         sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in source.as_dict().items())
     )
-    return _market_cached(key, timezone.localdate())
+    return _market_cached(key, firm_today())
 
 
 def backtest_market_forget() -> None:

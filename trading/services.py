@@ -33,6 +33,7 @@ from django.db import transaction
 from django.db.models import Count, Exists, F, Q, QuerySet, Sum
 from django.utils import timezone
 
+from portfolios.clock import firm_today
 from portfolios.core.errors import Conflict, InvalidInput, NotFound
 from portfolios.core.money import ZERO, cash
 from portfolios.core.money import quantity as to_quantity
@@ -917,7 +918,7 @@ def pending_buy_orders(
             account_id=account_id,
             symbol=symbol,
             quantity=quantity - filled,
-            expected_on=(scheduled_at or created_at).date(),
+            expected_on=market_date(scheduled_at or created_at),
         )
         for parent_ref, account_id, symbol, quantity, filled, scheduled_at, created_at in columns
         if quantity > filled
@@ -1350,7 +1351,7 @@ def _pay_withdrawal(proposal: RebalanceProposal, *, now: datetime) -> None:
         cash_withdraw(
             account=account,
             amount=amount,
-            on=timezone.localdate(now),
+            on=firm_today(now),
             external_id=f"withdrawal:proposal:{proposal.pk}",
             description=f"Withdrawal (proposal {proposal.pk})",
         )

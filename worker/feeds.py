@@ -15,6 +15,7 @@ from portfolios.core.errors import NotFound
 from signals.ingest.books import BookSnapshot
 from trading.brokers.simulated import DEFAULT_CONFIG, listed_asset
 from trading.core.matching import SimulatedExchange
+from trading.core.sessions import market_date
 
 
 class SimulatedExchangeBookFeed:
@@ -27,7 +28,7 @@ class SimulatedExchangeBookFeed:
         books = []
         for symbol in symbols:
             try:
-                asset = listed_asset(symbol, on=now.date())
+                asset = listed_asset(symbol, on=market_date(now))
             except NotFound:
                 continue
             book = SimulatedExchange([asset], config=DEFAULT_CONFIG).book(symbol)

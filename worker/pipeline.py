@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from django.conf import settings
@@ -26,6 +26,7 @@ from django.db.models import Max
 from django.utils import timezone
 from prometheus_client import Counter, Gauge, Histogram
 
+from portfolios.clock import firm_today
 from portfolios.core.errors import Conflict, DomainError, InvalidInput, NotFound
 from signals.pipeline import SIGNAL_STAGES, StageResult
 from worker.models import PipelineRun, PipelineStage
@@ -78,10 +79,10 @@ def _signal_stage(name: str) -> Callable[[PipelineRun], StageResult]:
 
 def stage_recommendations(run: PipelineRun) -> StageResult:
     """Recompute every household's recommendation with the views just built (as of the run's
-    day, UTC)."""
+    day in the firm's zone)."""
     from advisor.services.recommendations import recommendations_refresh
 
-    report = recommendations_refresh(as_of=run.as_of.astimezone(UTC).date())
+    report = recommendations_refresh(as_of=firm_today(run.as_of))
     return StageResult(
         counts={
             "created": report.created,
@@ -97,7 +98,7 @@ def stage_proposals(run: PipelineRun) -> StageResult:
     proposals for the advisors; the run's day is the pricing date."""
     from advisor.services.proposals import proposals_run
 
-    report = proposals_run(as_of=run.as_of.astimezone(UTC).date(), now=run.as_of)
+    report = proposals_run(as_of=firm_today(run.as_of), now=run.as_of)
     return StageResult(
         counts={
             "accounts": report.accounts,

@@ -7,6 +7,7 @@ from typing import Any
 
 from django.utils import timezone
 
+from portfolios.clock import firm_today
 from portfolios.services import account_valuations_record
 from worker.celery import app
 
@@ -14,7 +15,7 @@ from worker.celery import app
 @app.task(name="worker.tasks.record_valuations")
 def record_valuations(on: str | None = None) -> int:
     """Store every active account's value at the close of ``on`` (ISO date; default today)."""
-    day = date.fromisoformat(on) if on else timezone.localdate()
+    day = date.fromisoformat(on) if on else firm_today()
     return account_valuations_record(on=day)
 
 
@@ -25,7 +26,7 @@ def refresh_recommendations(
     """Recompute recommendations (all households, or the given ones) with prices up to ``on``."""
     from advisor.services.recommendations import recommendations_refresh
 
-    day = date.fromisoformat(on) if on else timezone.localdate()
+    day = date.fromisoformat(on) if on else firm_today()
     report = recommendations_refresh(as_of=day, household_ids=household_ids)
     return {
         "created": report.created,
@@ -106,7 +107,7 @@ def proposals_daily(
 
     from portfolios.models import Account
 
-    day = on or timezone.localdate().isoformat()
+    day = on or firm_today().isoformat()
     ids = list(Account.objects.filter(is_active=True).order_by("pk").values_list("pk", flat=True))
     batches = [ids[i : i + batch_size] for i in range(0, len(ids), batch_size)]
     options = {"queue": queue} if queue else {}

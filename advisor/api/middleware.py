@@ -1,8 +1,9 @@
 """The REST API speaks UTC, whatever zone the firm's pages use (``TIME_ZONE``).
 
 Integrations get datetimes ending in ``Z`` and have a naive datetime they send read as UTC, so
-moving the firm's zone never changes what the API says. Dates the services compute ("today")
-still follow the firm's zone.
+moving the firm's zone never changes what the API says. Business dates do not move with it: the
+services take "today" from :func:`portfolios.clock.firm_today`, which reads the firm's zone
+whatever zone is active.
 """
 
 from __future__ import annotations

@@ -12,7 +12,6 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
-from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -20,6 +19,7 @@ from advisor.core.questionnaire import QUESTIONS
 from advisor.models import Client, ESGPreference, RiskProfile
 from advisor.webhooks import webhook_url_problem
 from integrations.models import DeliveryStatus, WebhookDelivery, WebhookEndpoint, WebhookEvent
+from portfolios.clock import firm_today
 from portfolios.core.money import MAX_ENTERED_CASH
 from portfolios.models import (
     Account,
@@ -293,7 +293,7 @@ class ClientRegistrationInput(RiskInput):
     )
 
     def validate_date_of_birth(self, value: dt.date | None) -> dt.date | None:
-        if value is not None and not dt.date(1900, 1, 1) <= value <= timezone.localdate():
+        if value is not None and not dt.date(1900, 1, 1) <= value <= firm_today():
             raise serializers.ValidationError("must be a past date, after 1900")
         return value
 

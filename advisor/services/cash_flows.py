@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from advisor.services.proposals import proposal_build
 from advisor.services.recommendations import recommendation_for_household
+from portfolios.clock import firm_today
 from portfolios.core.errors import InvalidInput
 from portfolios.core.money import cash
 from portfolios.models import Account, Household, RebalanceProposal, Recommendation
@@ -26,9 +27,9 @@ def deposit_record(
     now = timezone.now()
     account = Account.objects.get(pk=account_id)
     txn = cash_deposit(
-        account=account, amount=amount, on=on or timezone.localdate(now), external_id=external_id
+        account=account, amount=amount, on=on or firm_today(now), external_id=external_id
     )
-    proposal = proposal_build(account_id=account_id, as_of=timezone.localdate(now), now=now)
+    proposal = proposal_build(account_id=account_id, as_of=firm_today(now), now=now)
     return txn, proposal
 
 
@@ -40,7 +41,7 @@ def withdrawal_request(*, account_id: int, amount: Decimal) -> RebalanceProposal
         raise InvalidInput(f"a withdrawal must be positive, got {value}", field="amount")
     now = timezone.now()
     proposal = proposal_build(
-        account_id=account_id, as_of=timezone.localdate(now), now=now, withdrawal=value
+        account_id=account_id, as_of=firm_today(now), now=now, withdrawal=value
     )
     if proposal is None:
         raise InvalidInput("the account cannot raise that amount now", field="amount")
@@ -61,15 +62,13 @@ def household_profile_changed(*, household_id: int) -> ProfileChange:
     """
     now = timezone.now()
     household = Household.objects.get(pk=household_id)
-    recommendation = recommendation_for_household(
-        household=household, as_of=timezone.localdate(now)
-    )
+    recommendation = recommendation_for_household(household=household, as_of=firm_today(now))
     proposals = []
     for account_id in Account.objects.filter(household=household, is_active=True).values_list(
         "pk", flat=True
     ):
         proposal = proposal_build(
-            account_id=account_id, as_of=timezone.localdate(now), now=now, profile_change=True
+            account_id=account_id, as_of=firm_today(now), now=now, profile_change=True
         )
         if proposal is not None:
             proposals.append(proposal)

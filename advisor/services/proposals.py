@@ -24,6 +24,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from advisor.models import Role
+from portfolios.clock import firm_today
 from portfolios.core import tax
 from portfolios.core.drift import (
     AccountSnapshot,
@@ -972,7 +973,7 @@ def proposal_reprice(
         )
     return proposal_build(
         account_id=proposal.account_id,
-        as_of=timezone.localdate(now),
+        as_of=firm_today(now),
         now=now,
         profile_change=proposal.reason == ProposalReason.PROFILE_CHANGE,
     )

@@ -19,7 +19,6 @@ from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
 from advisor.core.questionnaire import QUESTIONS, SCORE_MEANING, assess
@@ -37,6 +36,7 @@ from advisor.models import Client, OnboardingDraft, OnboardingStep, Role, User
 from advisor.portal_selectors import latest_price_date, needs_onboarding
 from advisor.selectors import client_for_user
 from advisor.services import onboarding as svc
+from portfolios.clock import firm_today
 from portfolios.core.errors import Conflict, DomainError, InfeasibleProblem, InvalidInput
 from portfolios.models import AccountType, Asset, ExclusionTag, FilingStatus, SecurityType
 
@@ -340,7 +340,7 @@ def _accounts(request: HttpRequest, client: Client, draft: OnboardingDraft) -> H
                     text=upload_form.cleaned_data["file"],
                     known_symbols=known,
                     last_prices=svc.last_closes(symbols=known),
-                    today=timezone.localdate(),
+                    today=firm_today(),
                     existing_accounts={
                         a["name"]: a["account_type"] for a in svc.draft_accounts(draft)
                     },
@@ -388,8 +388,8 @@ def _review(request: HttpRequest, client: Client, draft: OnboardingDraft) -> Htt
         try:
             svc.onboarding_submit(
                 user=_user(request),
-                as_of=latest_price_date() or timezone.localdate(),
-                today=timezone.localdate(),
+                as_of=latest_price_date() or firm_today(),
+                today=firm_today(),
             )
         except InfeasibleProblem:
             return redirect("onboarding-step", step=OnboardingStep.ESG)

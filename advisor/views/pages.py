@@ -13,7 +13,6 @@ from typing import Any
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from advisor import charts
@@ -22,6 +21,7 @@ from advisor.portal_selectors import Dashboard as DashboardData
 from advisor.portal_selectors import household_dashboard as dashboard_data
 from advisor.portal_selectors import household_live_summary, onboarding_in_progress
 from advisor.selectors import client_for_user, household_for_user
+from portfolios.clock import firm_today
 from portfolios.core.errors import NotFound
 from portfolios.models import Household
 
@@ -74,7 +74,7 @@ def household_dashboard(request: HttpRequest, household_id: int) -> HttpResponse
 def household_live(request: HttpRequest, household_id: int) -> HttpResponse:
     """The parts the live page refreshes after a trade: value, positions, recent activity."""
     household = _visible_household(request, household_id)
-    summary = household_live_summary(household=household, today=timezone.localdate())
+    summary = household_live_summary(household=household, today=firm_today())
     response = render(request, "portal/_live.html", {"live": summary, "household": household})
     response["Cache-Control"] = "no-store"
     return response
@@ -87,7 +87,7 @@ def form_8949_csv(request: HttpRequest, household_id: int, year: int) -> HttpRes
     from portfolios.tax_reports import tax_report, tax_report_csv
 
     household = _visible_household(request, household_id)
-    if not 1900 <= year <= timezone.localdate().year:
+    if not 1900 <= year <= firm_today().year:
         raise Http404(f"no tax year {year}")
     report = tax_report(household_id=household.pk, year=year)
     slug = re.sub(r"[^a-z0-9]+", "-", household.name.lower()).strip("-") or "household"
@@ -98,7 +98,7 @@ def form_8949_csv(request: HttpRequest, household_id: int, year: int) -> HttpRes
 
 
 def _render_dashboard(request: HttpRequest, household: Household) -> HttpResponse:
-    today = timezone.localdate()
+    today = firm_today()
     data = dashboard_data(household=household, today=today)
     rec = data.recommendation
     built = {

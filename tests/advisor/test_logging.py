@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 import sys
+from typing import Any
 
-from advisor.logging import RepeatedErrorFilter
+from advisor.logging import RepeatedErrorFilter, UtcFormatter
 
 MESSAGE = "Unexpected exception in receive task"
 
@@ -54,3 +55,16 @@ def test_other_messages_and_lower_levels_are_not_held_back() -> None:
 def test_the_channel_layer_logger_is_configured_with_it() -> None:
     logger = logging.getLogger("channels_redis.pubsub")
     assert any(isinstance(f, RepeatedErrorFilter) for f in logger.filters)
+
+
+def test_log_lines_are_stamped_in_utc_whatever_the_process_zone() -> None:
+    """Django sets the process zone to the firm's (New York); log times stay UTC, marked Z."""
+    from django.conf import settings
+
+    config: Any = settings.LOGGING
+    spec = config["formatters"]["plain"]
+    assert spec["()"] == "advisor.logging.UtcFormatter"
+    record = _record(1717461000.25, level=logging.INFO, msg="filled")  # 2024-06-04 00:30:00.25 UTC
+    record.msecs = 250.0
+    line = UtcFormatter(spec["format"]).format(record)
+    assert line.startswith("2024-06-04T00:30:00.250Z INFO channels_redis.pubsub: filled")

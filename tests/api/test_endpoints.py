@@ -370,3 +370,32 @@ def test_one_error_shape_everywhere(world, monkeypatch):
             "message": "an unexpected error occurred; it has been logged",
         }
     }
+
+
+def test_an_api_request_in_the_evening_keeps_the_firms_today(world, monkeypatch):
+    """At 20:30 in New York (00:30 UTC the next day) an import through the API, which renders in
+    UTC, still takes today to be the New York day: a row dated the UTC day is in the future."""
+    from django.utils import timezone
+
+    evening = dt.datetime(2024, 6, 4, 0, 30, tzinfo=dt.UTC)
+    monkeypatch.setattr(timezone, "now", lambda: evening)
+    api = api_client(world.a.advisor)
+
+    def upload(day):
+        text = (
+            "date,account,account_type,symbol,side,quantity,price,fees,lot_id,amount\n"
+            f"{day},Evening,taxable,,deposit,,,,,1000\n"
+        )
+        return api.post(
+            "/api/v1/transactions/import/",
+            {
+                "household": world.a.household.pk,
+                "file": SimpleUploadedFile("h.csv", text.encode()),
+            },
+            format="multipart",
+        )
+
+    tomorrow = upload("2024-06-04")
+    assert tomorrow.status_code == 400, tomorrow.content
+    assert "future" in tomorrow.json()["error"]["details"][0]["message"]
+    assert upload("2024-06-03").status_code == 201

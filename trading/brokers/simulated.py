@@ -43,6 +43,7 @@ from trading.core.matching import (
     SimulatedExchange,
 )
 from trading.core.orders import OrderIntent, OrderSide, OrderType
+from trading.core.sessions import market_date
 from trading.models import SimulatedExchangeFill, SimulatedExchangeOrder
 
 DEFAULT_CONFIG = ExchangeConfig(
@@ -178,7 +179,7 @@ class SimulatedBroker:
             if found:
                 return _to_broker_order(found[0])
             try:
-                asset = listed_asset(intent.symbol, on=now.date())
+                asset = listed_asset(intent.symbol, on=market_date(now))
             except NotFound as exc:
                 raise BrokerRejected(exc.message, code="not_tradable") from exc
             exchange = self._exchange(asset, intent.client_order_id)
@@ -266,7 +267,7 @@ class SimulatedBroker:
     def _match_resting(self, now: datetime) -> None:
         """Resting limit orders trade when today's market has moved through their price."""
         for row in _resting_limit_orders():
-            asset = listed_asset(row.symbol, on=now.date())
+            asset = listed_asset(row.symbol, on=market_date(now))
             crosses = (
                 row.side == OrderSide.BUY and asset.reference_price <= (row.limit_price or ZERO)
             ) or (row.side == OrderSide.SELL and asset.reference_price >= (row.limit_price or ZERO))

@@ -7,7 +7,6 @@ from typing import Any
 
 from django.db import transaction
 from django.db.models import QuerySet, Subquery
-from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics
@@ -24,6 +23,7 @@ from advisor.api.views.base import ApiDefaults
 from advisor.models import Client
 from advisor.selectors import households_visible_to
 from advisor.services.recommendations import primary_client, recommendation_for_household
+from portfolios.clock import firm_today
 from portfolios.core.errors import Conflict, DomainError, NotFound
 from portfolios.models import Household, Recommendation
 from portfolios.selectors import household_holdings
@@ -149,7 +149,7 @@ def recommendation_current_or_compute(*, household: Household) -> Recommendation
                 "set one (PUT /api/v1/clients/<id>/risk-profile/) first"
             )
         try:
-            current = recommendation_for_household(household=household, as_of=timezone.localdate())
+            current = recommendation_for_household(household=household, as_of=firm_today())
         except DomainError as exc:
             error = exc  # raised after the commit, so the audited failure is kept
     if error is not None:

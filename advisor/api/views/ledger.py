@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.utils import timezone
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import generics, status
 from rest_framework.parsers import FormParser, MultiPartParser
@@ -30,6 +29,7 @@ from advisor.api.serializers import (
     TransactionSerializer,
 )
 from advisor.api.views.base import ApiDefaults, scoped_get
+from portfolios.clock import firm_today
 from portfolios.core.errors import InvalidInput
 from portfolios.models import AccountType, TransactionKind
 from portfolios.transaction_import import transaction_file_import
@@ -176,7 +176,7 @@ class TransactionImport(ApiDefaults, APIView):
                 field="file",
             )
         result = transaction_file_import(
-            content=upload.read(), household_name=household.name, today=timezone.localdate()
+            content=upload.read(), household_name=household.name, today=firm_today()
         )
         payload = {
             "household": result.household_id,

@@ -30,6 +30,7 @@ from advisor.services.demo import (
     demo_load,
     demo_market_tick,
 )
+from portfolios.clock import firm_today
 from trading.services import trading_tick
 from worker.pipeline import run_pipeline
 
@@ -100,7 +101,7 @@ class Command(BaseCommand):
             started = time.perf_counter()
             summary = demo_load(
                 seed=settings.DEMO_SEED,
-                today=timezone.localdate(),
+                today=firm_today(),
                 now=timezone.now(),
                 progress=progress,
             )

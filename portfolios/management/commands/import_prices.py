@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
-from django.utils import timezone
 from tqdm import tqdm
 
+from portfolios.clock import firm_today
 from portfolios.core.errors import DomainError
 from portfolios.core.price_import import parse_price_csv
 from portfolios.models import AssetClass
@@ -63,7 +63,7 @@ class Command(BaseCommand):
                     yield line
 
             try:
-                parsed = parse_price_csv(lines(), today=timezone.localdate())
+                parsed = parse_price_csv(lines(), today=firm_today())
             except DomainError as exc:
                 raise CommandError(f"{path}: {exc.message}") from exc
             except UnicodeDecodeError as exc:

@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.utils import timezone
 from tqdm import tqdm
 
+from portfolios.clock import firm_today
 from portfolios.core.errors import DomainError
 from portfolios.transaction_import import FUNDING_DESCRIPTION, transaction_file_import
 
@@ -83,7 +83,7 @@ class Command(BaseCommand):
                 result = transaction_file_import(
                     content=content,
                     household_name=options["household"],
-                    today=timezone.localdate(),
+                    today=firm_today(),
                     progress=progress,
                 )
             except DomainError as exc:
