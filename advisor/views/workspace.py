@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from django.contrib import messages
@@ -18,7 +18,8 @@ from advisor import workspace_selectors as ws
 from advisor.api.filters import whole_number
 from advisor.models import Role
 from advisor.services.proposals import proposal_approve, proposal_reject, proposal_reprice
-from portfolios.core.errors import DomainError
+from portfolios.core.errors import DomainError, InvalidInput
+from portfolios.core.money import to_decimal
 
 
 def _require_advisor(request: HttpRequest) -> None:
@@ -138,10 +139,9 @@ def _amount(raw: Any) -> Decimal | None:
     if raw is None or isinstance(raw, bool):
         return None
     try:
-        value = Decimal(str(raw))
-    except InvalidOperation:
+        return to_decimal(str(raw))
+    except InvalidInput:
         return None
-    return value if value.is_finite() else None
 
 
 def _money_figures(report: Any) -> dict[str, Any]:
