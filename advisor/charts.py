@@ -77,7 +77,7 @@ def _digest(*parts: Any) -> str:
 
 def _memo(name: str, parts: tuple[Any, ...], build: Callable[[], Chart | None]) -> Chart | None:
     """Build a chart once per distinct input: figures are the costly part of a page."""
-    key = f"portal:chart:v1:{name}:{_digest(*parts)}"
+    key = f"portal:chart:v2:{name}:{_digest(*parts)}"
     cached = cache.get(key)
     if isinstance(cached, tuple) and len(cached) == 2:
         return Chart(mark_safe(cached[0]), cached[1])  # noqa: S308 - stored escaped, see _safe_json
@@ -349,6 +349,8 @@ def _drift_chart(allocation: Allocation) -> Chart | None:
             },
             yaxis={"automargin": True, "gridcolor": "rgba(0,0,0,0)"},
             bargap=0.35,
+            # what the page's live script needs to redraw the bars after a price tick
+            meta={"bars": DRIFT_BARS, "over": NEG, "under": BRAND},
         )
     )
     worst = max(allocation.rows, key=lambda r: abs(r.difference))

@@ -66,6 +66,8 @@
         reopenLots(open);
         positions = document.getElementById("positions");
         document.dispatchEvent(new CustomEvent("live:refreshed"));
+        // a fill moved shares and cash: the weights, drift and charts follow from the new rows
+        updatePrices({}, null);
       })
       .catch(function () { /* the next event retries */ })
       .finally(function () {
@@ -187,6 +189,115 @@
     return MONTHS[parseInt(parts[1], 10) - 1] + " " + parseInt(parts[2], 10) + ", " + parts[0];
   }
 
+  // The allocation and drift charts, redrawn from the weights above with the columns that
+  // advisor.charts builds, so a tick leaves them as a reload draws them. A chart that charts.js
+  // has not drawn yet (or a page without Plotly) is left alone.
+  function plotted(id) {
+    var el = document.getElementById(id);
+    return el && window.Plotly && el.data && el.data.length && el.layout ? el : null;
+  }
+
+  // Python's format(x, ".Nf"), which the server's captions use. toFixed rounds the exact binary
+  // value as Python does, except at an exact tie (12.25 to one place), which Python sends to the
+  // even neighbour and toFixed up; the digits past the tie are zeros only for a true tie.
+  function fixed(x, places) {
+    var digits = Math.abs(x).toFixed(places + 30);
+    var cut = digits.length - 30;
+    if (/^50*$/.test(digits.slice(cut))) {
+      var kept = digits.slice(0, cut).replace(/\.$/, "");
+      var even = parseInt(kept.charAt(kept.length - 1), 10) % 2 === 0;
+      return (x < 0 ? "-" : "") + (even ? kept : Math.abs(x).toFixed(places));
+    }
+    return x.toFixed(places);
+  }
+
+  function setCaption(el, text) {
+    setText(document.getElementById(el.id + "-caption"), text);
+  }
+
+  function updateAllocationChart(rows, classes) {
+    var el = plotted("chart-allocation");
+    if (!el) { return; }
+    var trace = el.data[0];
+    var colours = {};
+    var traceColours = (trace.marker && trace.marker.colors) || [];
+    (trace.ids || []).forEach(function (id, i) { colours[id] = traceColours[i]; });
+    var order = [];
+    var members = {};
+    rows.forEach(function (r) {
+      var w = Math.round(r.weight * 100 * 10000) / 10000;  // round(weight * 100, 4)
+      if (!(w > 0)) { return; }
+      if (!members[r.cls]) { members[r.cls] = []; order.push(r.cls); }
+      members[r.cls].push({ symbol: r.symbol, weight: w });
+    });
+    var ids = [], labels = [], parents = [], values = [], colors = [];
+    order.forEach(function (cls) {
+      var colour = colours[cls] || "#6b7280";
+      ids.push(cls);
+      labels.push(classes[cls] ? classes[cls].label : cls);
+      parents.push("");
+      values.push(members[cls].reduce(function (sum, m) { return sum + m.weight; }, 0));
+      colors.push(colour);
+      members[cls].forEach(function (m) {
+        ids.push(cls + "/" + m.symbol);
+        labels.push(m.symbol === "_cash" ? "Cash" : m.symbol);
+        parents.push(cls);
+        values.push(m.weight);
+        colors.push(colour);
+      });
+    });
+    var data = el.data.slice();
+    data[0] = Object.assign({}, trace, {
+      ids: ids, labels: labels, parents: parents, values: values,
+      marker: Object.assign({}, trace.marker, { colors: colors })
+    });
+    // Plotly's responsive resizing drops the figure's height from el.layout; keep the drawn one
+    var height = el.layout.height || (el._fullLayout && el._fullLayout.height);
+    window.Plotly.react(el, data, Object.assign({}, el.layout, height ? { height: height } : {}));
+    var biggest = null;
+    Object.keys(classes).forEach(function (cls) {
+      if (!biggest || classes[cls].weight > biggest.weight) { biggest = classes[cls]; }
+    });
+    if (!biggest) { return; }
+    var text = "The largest part of your portfolio is " + biggest.label.toLowerCase() + " at " +
+      fixed(biggest.weight * 100, 0) + "%";
+    text += el.data.length > 1 ? " (target " + fixed(biggest.target * 100, 0) + "%)." : ".";
+    setCaption(el, text);
+  }
+
+  function updateDriftChart(rows, drift) {
+    var el = plotted("chart-drift");
+    if (!el) { return; }
+    var meta = el.layout.meta || {};
+    if (!meta.bars) { return; }  // a figure cached before the bars' settings travelled with it
+    function gap(r) { return r.weight - r.target; }
+    var largest = rows.slice().sort(function (a, b) {
+      return Math.abs(gap(b)) - Math.abs(gap(a));
+    }).slice(0, meta.bars || 14);
+    var shown = largest.filter(function (r) { return Math.abs(gap(r)) >= 0.0005; });
+    if (!shown.length) { shown = largest; }
+    shown.sort(function (a, b) { return gap(a) - gap(b); });
+    var x = shown.map(function (r) { return gap(r) * 100; });
+    var data = el.data.slice();
+    data[0] = Object.assign({}, el.data[0], {
+      x: x,
+      y: shown.map(function (r) { return r.label; }),
+      customdata: shown.map(function (r) { return [r.weight * 100, r.target * 100]; }),
+      marker: Object.assign({}, el.data[0].marker, {
+        color: x.map(function (d) { return d > 0 ? meta.over : meta.under; })
+      })
+    });
+    var layout = Object.assign({}, el.layout, { height: Math.max(200, 26 * shown.length + 60) });
+    window.Plotly.react(el, data, layout);
+    var worst = largest[0];
+    if (!worst) { return; }
+    var text = "Total drift is " + fixed(drift * 100, 1) + "% of the portfolio. The largest gap is " +
+      worst.label + ", " + fixed(Math.abs(gap(worst)) * 100, 1) + " points " +
+      (gap(worst) > 0 ? "over" : "under") + " its target.";
+    if (rows.length > shown.length) { text += " The chart shows the " + shown.length + " largest gaps."; }
+    setCaption(el, text);
+  }
+
   // Weights and drift as portfolios' household_allocation computes them, in the same order, so
   // the float sums (and their rounding for display) match the server's.
   function updateAllocation(values, cashTotal, total) {
@@ -206,13 +317,14 @@
         var symbol = tr.getAttribute("data-symbol");
         var cls = tr.getAttribute("data-asset-class");
         var value = symbol === "_cash" ? cashTotal : (values[symbol] ? values[symbol].value : ZERO);
-        rows.push({ symbol: symbol, cls: cls, weight: weight(value), target: parseFloat(tr.getAttribute("data-target")) || 0, tr: tr });
+        var th = tr.querySelector("th");
+        rows.push({ symbol: symbol, cls: cls, weight: weight(value), target: parseFloat(tr.getAttribute("data-target")) || 0, tr: tr, label: th ? th.textContent.trim() : symbol });
       });
     } else {
       Object.keys(values).forEach(function (symbol) {
-        rows.push({ symbol: symbol, cls: values[symbol].cls, weight: weight(values[symbol].value), target: 0 });
+        rows.push({ symbol: symbol, cls: values[symbol].cls, weight: weight(values[symbol].value), target: 0, label: symbol });
       });
-      if (cashTotal !== ZERO || !rows.length) { rows.push({ symbol: "_cash", cls: "_cash", weight: weight(cashTotal), target: 0 }); }
+      if (cashTotal !== ZERO || !rows.length) { rows.push({ symbol: "_cash", cls: "_cash", weight: weight(cashTotal), target: 0, label: "Cash" }); }
     }
     function order(c) { return rank[c] !== undefined ? rank[c] : 999; }
     rows.sort(function (a, b) {
@@ -221,23 +333,31 @@
       return a.symbol < b.symbol ? -1 : (a.symbol > b.symbol ? 1 : 0);
     });
     var byClass = {};
+    var targetByClass = {};
     var drift = 0;
     rows.forEach(function (r) {
       byClass[r.cls] = (byClass[r.cls] || 0) + r.weight;
+      targetByClass[r.cls] = (targetByClass[r.cls] || 0) + r.target;
       drift += Math.abs(r.weight - r.target);
     });
+    drift = drift / 2;
+    var classes = {};
     if (table) {
       Array.prototype.forEach.call(table.querySelectorAll("tbody tr[data-asset-class]"), function (tr) {
-        setText(tr.querySelector("[data-live=weight]"), floatFormat((byClass[tr.getAttribute("data-asset-class")] || 0) * 100, 1) + "%");
+        var cls = tr.getAttribute("data-asset-class");
+        var th = tr.querySelector("th");
+        classes[cls] = { label: th ? th.textContent.trim() : cls, weight: byClass[cls] || 0, target: targetByClass[cls] || 0 };
+        setText(tr.querySelector("[data-live=weight]"), floatFormat((byClass[cls] || 0) * 100, 1) + "%");
       });
     }
+    updateAllocationChart(rows, classes);
     if (!driftBody) { return; }
     rows.forEach(function (r) {
       setText(r.tr.querySelector("[data-live=weight]"), floatFormat(r.weight * 100, 1) + "%");
       setText(r.tr.querySelector("[data-live=gap]"), floatFormat((r.weight - r.target) * 100, 1));
       if (driftBody.lastElementChild !== r.tr) { driftBody.appendChild(r.tr); }
     });
-    drift = drift / 2;
+    updateDriftChart(rows, drift);
     var kpi = document.querySelector("[data-testid=drift]");
     if (!kpi) { return; }
     setText(kpi, floatFormat(drift * 100, 1) + "%");

@@ -132,3 +132,72 @@ def demo_data(django_db_setup, django_db_blocker):
     yield summary
     with django_db_blocker.unblock():
         call_command("flush", interactive=False, verbosity=0)
+
+
+#: Every figure on the dashboard that follows from prices and holdings, as text (with the gain
+#: cells' sign classes), and the allocation and drift charts as Plotly holds them.
+SNAPSHOT = """() => {
+  const t = (el) => el ? el.textContent.replace(/\\s+/g, " ").trim() : null;
+  const cls = (el) => el ? [...el.classList].filter((c) => c === "neg" || c === "pos").join(" ") : null;
+  const out = {};
+  const total = document.querySelector("[data-testid=total-value]");
+  out["total"] = t(total);
+  out["total data-value"] = Number(total.getAttribute("data-value"));
+  const gain = document.querySelector("[data-testid=unrealised-gain]");
+  out["unrealised gain"] = t(gain);
+  out["unrealised gain sign"] = cls(gain);
+  out["prices as of"] = t(document.querySelector("[data-testid=prices-as-of]"));
+  document.querySelectorAll("#positions [data-account]").forEach((account) => {
+    const id = account.getAttribute("data-account");
+    out[`account ${id}`] = t(account.querySelector(".acct-value"));
+    account.querySelectorAll("tr.position-row").forEach((row) => {
+      const key = `${id} ${row.getAttribute("data-symbol")}`;
+      out[`${key} price`] = t(row.querySelector(".px"));
+      out[`${key} value`] = t(row.querySelector(".mv"));
+      out[`${key} gain`] = t(row.querySelector(".gain"));
+      out[`${key} gain sign`] = cls(row.querySelector(".gain"));
+      const lots = row.nextElementSibling;
+      if (lots && lots.classList.contains("lots-row")) {
+        lots.querySelectorAll("tr.lot-row").forEach((lot, i) => {
+          out[`${key} lot ${i} value`] = t(lot.querySelector(".mv"));
+          out[`${key} lot ${i} gain`] = t(lot.querySelector(".gain"));
+          out[`${key} lot ${i} gain sign`] = cls(lot.querySelector(".gain"));
+        });
+      }
+    });
+  });
+  document.querySelectorAll("[data-testid=allocation-table] tbody tr").forEach((row, i) => {
+    out[`allocation ${i}`] = t(row);
+  });
+  out["drift"] = t(document.querySelector("[data-testid=drift]"));
+  out["drift badge"] = t(document.querySelector("[data-testid=drift-badge]"));
+  out["drift rows"] = [...document.querySelectorAll("[data-testid=drift-rows] tr")].map(t);
+  // the charts as Plotly holds them (numbers to 3 places: the server rounds the ring values to 4)
+  const round = (v) => Array.isArray(v) ? v.map(round) : (typeof v === "number" ? Math.round(v * 1000) / 1000 : v);
+  for (const name of ["allocation", "drift"]) {
+    const el = document.getElementById(`chart-${name}`);
+    out[`${name} chart caption`] = t(document.getElementById(`chart-${name}-caption`));
+    out[`${name} chart`] = el.data.map((trace) => ({
+      ids: trace.ids || null,
+      labels: trace.labels || null,
+      parents: trace.parents || null,
+      values: round(trace.values || null),
+      x: round(trace.x || null),
+      y: trace.y || null,
+      customdata: round(trace.customdata || null),
+      colours: trace.marker ? (trace.marker.colors || trace.marker.color || null) : null,
+    }));
+  }
+  return out;
+}"""
+
+CHARTS_DRAWN = (
+    "['allocation', 'drift'].every((n) => document.getElementById(`chart-${n}`)"
+    ".classList.contains('rendered'))"
+)
+
+
+def page_figures(page) -> dict:
+    """Every figure of the open dashboard that follows from prices and holdings (see SNAPSHOT)."""
+    page.wait_for_function(CHARTS_DRAWN)
+    return page.evaluate(SNAPSHOT)

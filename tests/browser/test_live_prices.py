@@ -1,7 +1,8 @@
 """A price tick reaches the open dashboard over the websocket and moves every figure that depends
 on price at once: each position's and lot's value and gain, the account headers, the total, the
-unrealised gain, the weights and the drift. After the tick the page reads exactly as a reload of
-it does, cent for cent, with the server's rounding (half-to-even once per position)."""
+unrealised gain, the weights, the drift, and the allocation and drift charts with their captions.
+After the tick the page reads exactly as a reload of it does, cent for cent, with the server's
+rounding (half-to-even once per position)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from advisor.services.demo import DEMO_PASSWORD
 from portfolios.live import household_group, publish_now
 from portfolios.models import PriceBar
 from portfolios.selectors import PositionView, household_holdings
-from tests.browser.conftest import SCREENSHOTS, login, screenshot
+from tests.browser.conftest import SCREENSHOTS, login, page_figures, screenshot
 
 # A transactional test: the new bars are committed, so the server process sees them (and the
 # module's demo_data fixture flushes the database afterwards).
@@ -29,46 +30,6 @@ pytestmark = [
 ]
 
 MICRO = Decimal("0.000001")
-
-#: Every price-derived figure on the page, as text (and the gain cells' sign classes).
-SNAPSHOT = """() => {
-  const t = (el) => el ? el.textContent.replace(/\\s+/g, " ").trim() : null;
-  const cls = (el) => el ? [...el.classList].filter((c) => c === "neg" || c === "pos").join(" ") : null;
-  const out = {};
-  const total = document.querySelector("[data-testid=total-value]");
-  out["total"] = t(total);
-  out["total data-value"] = Number(total.getAttribute("data-value"));
-  const gain = document.querySelector("[data-testid=unrealised-gain]");
-  out["unrealised gain"] = t(gain);
-  out["unrealised gain sign"] = cls(gain);
-  out["prices as of"] = t(document.querySelector("[data-testid=prices-as-of]"));
-  document.querySelectorAll("#positions [data-account]").forEach((account) => {
-    const id = account.getAttribute("data-account");
-    out[`account ${id}`] = t(account.querySelector(".acct-value"));
-    account.querySelectorAll("tr.position-row").forEach((row) => {
-      const key = `${id} ${row.getAttribute("data-symbol")}`;
-      out[`${key} price`] = t(row.querySelector(".px"));
-      out[`${key} value`] = t(row.querySelector(".mv"));
-      out[`${key} gain`] = t(row.querySelector(".gain"));
-      out[`${key} gain sign`] = cls(row.querySelector(".gain"));
-      const lots = row.nextElementSibling;
-      if (lots && lots.classList.contains("lots-row")) {
-        lots.querySelectorAll("tr.lot-row").forEach((lot, i) => {
-          out[`${key} lot ${i} value`] = t(lot.querySelector(".mv"));
-          out[`${key} lot ${i} gain`] = t(lot.querySelector(".gain"));
-          out[`${key} lot ${i} gain sign`] = cls(lot.querySelector(".gain"));
-        });
-      }
-    });
-  });
-  document.querySelectorAll("[data-testid=allocation-table] tbody tr").forEach((row, i) => {
-    out[`allocation ${i}`] = t(row);
-  });
-  out["drift"] = t(document.querySelector("[data-testid=drift]"));
-  out["drift badge"] = t(document.querySelector("[data-testid=drift-badge]"));
-  out["drift rows"] = [...document.querySelectorAll("[data-testid=drift-rows] tr")].map(t);
-  return out;
-}"""
 
 
 def _half_cent_price(position: PositionView) -> Decimal | None:
@@ -110,19 +71,15 @@ def _new_prices(positions: list[PositionView]) -> dict[str, Decimal]:
 
 
 def _screenshots(page: Any, stage: str) -> None:
-    """The whole page, and the summary cards and positions close up (lots opened)."""
+    """The whole page, and the summary cards, positions (lots opened) and charts close up."""
     screenshot(page, f"live-prices-{stage}")
     page.evaluate(
         "document.querySelectorAll('#positions details').forEach((d) => { d.open = true; })"
     )
-    for part in ("kpis", "holdings"):
+    for part in ("kpis", "holdings", "allocation"):
         page.locator(f"#{part}").screenshot(
             path=str(SCREENSHOTS / f"live-prices-{stage}-{part}.png")
         )
-
-
-def _snapshot(page: Any) -> dict[str, Any]:
-    return page.evaluate(SNAPSHOT)
 
 
 def test_one_price_tick_updates_every_price_derived_figure_as_a_reload_shows_it(
@@ -155,7 +112,7 @@ def test_one_price_tick_updates_every_price_derived_figure_as_a_reload_shows_it(
         )
         expected_accounts = household_holdings(household_id=household)
 
-    before = _snapshot(page)
+    before = page_figures(page)
     _screenshots(page, "before")
     page.evaluate("window.__notReloaded = true")
     fetched: list[str] = []
@@ -180,7 +137,7 @@ def test_one_price_tick_updates_every_price_derived_figure_as_a_reload_shows_it(
         "(before) => document.querySelector('[data-testid=total-value]').textContent.trim() !== before",
         arg=before["total"],
     )
-    after = _snapshot(page)
+    after = page_figures(page)
     _screenshots(page, "after")
     assert page.evaluate("window.__notReloaded === true")
     assert not [url for url in fetched if "/live/" in url], "the tick fetched a fragment"
@@ -212,6 +169,12 @@ def test_one_price_tick_updates_every_price_derived_figure_as_a_reload_shows_it(
     assert moved == set(prices)
     assert after["unrealised gain"] != before["unrealised gain"]
     assert any(after[k] != before[k] for k in after if k.startswith("allocation "))
+    for chart in ("allocation chart", "drift chart", "drift chart caption"):
+        assert after[chart] != before[chart], f"the {chart} did not move"
+    heights = page.evaluate(
+        "['allocation', 'drift'].map((n) => document.getElementById(`chart-${n}`).clientHeight)"
+    )
+    assert min(heights) >= 200, f"a redrawn chart collapsed to {heights} px"
     assert any(after[k] == "neg" != before[k] for k in after if k.endswith("gain sign")), (
         "no gain turned negative"
     )
@@ -219,6 +182,6 @@ def test_one_price_tick_updates_every_price_derived_figure_as_a_reload_shows_it(
     # and everything else the page derives from prices (weights, drift) reads as a reload does
     page.reload()
     page.wait_for_function("document.getElementById('live-status').textContent.trim() === 'Live'")
-    reloaded = _snapshot(page)
-    assert {k: v for k, v in after.items() if v != reloaded.get(k)} == {}
+    reloaded = page_figures(page)
+    assert {k: (v, reloaded.get(k)) for k, v in after.items() if v != reloaded.get(k)} == {}
     assert after == reloaded

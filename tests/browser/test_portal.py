@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 
 from advisor.services.demo import DEMO_PASSWORD
-from tests.browser.conftest import login, screenshot, server_password
+from tests.browser.conftest import login, page_figures, screenshot, server_password
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db, pytest.mark.xdist_group("browser")]
 
@@ -246,7 +246,8 @@ def test_the_dashboard_at_a_phones_width(asgi_server, demo_data, browser):
 
 def test_a_trade_updates_the_open_dashboard_without_a_reload(asgi_server, demo_data, page):
     """A fill committed by another process reaches the page over the websocket: the positions,
-    the value and the recent activity change in place."""
+    the value and the recent activity change in place, and the weights, the drift and the
+    allocation and drift charts follow, as a reload shows them."""
     import os
     import subprocess
     import sys
@@ -268,6 +269,7 @@ def test_a_trade_updates_the_open_dashboard_without_a_reload(asgi_server, demo_d
     row = page.locator(f"[data-account='{account_id}'] tr[data-symbol='{symbol}']")
     before = row.get_attribute("data-quantity")
     value_before = page.get_by_test_id("total-value").inner_text()
+    figures_before = page_figures(page)
     script = (
         "import datetime, django; django.setup()\n"
         "from decimal import Decimal\n"
@@ -292,3 +294,10 @@ def test_a_trade_updates_the_open_dashboard_without_a_reload(asgi_server, demo_d
     assert f"Bought 3 {symbol} at $10.00" in activity
     assert page.get_by_test_id("total-value").inner_text() != value_before  # 30.00 cash to shares
     screenshot(page, "dashboard-live-update")
+    # the fragment swap and the recomputation run in one task, so both are done by now
+    after = page_figures(page)
+    assert after["allocation chart"] != figures_before["allocation chart"]
+    page.reload()
+    page.wait_for_function("document.getElementById('live-status').textContent === 'Live'")
+    reloaded = page_figures(page)
+    assert {k: (v, reloaded.get(k)) for k, v in after.items() if v != reloaded.get(k)} == {}
