@@ -11,13 +11,14 @@ purchases wash what is left. The live system applies the same steps one fill at 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
 from portfolios.core.errors import InvalidInput
 from portfolios.core.money import ZERO
 from portfolios.core.tax.accounts import AccountType, TaxRates
+from portfolios.core.tax.basis_reporting import basis_reported_by_date
 from portfolios.core.tax.lots import (
     LotMethod,
     RealisedLot,
@@ -48,7 +49,12 @@ class AccountSpec:
 
 @dataclass(frozen=True, slots=True)
 class Buy:
-    """A filled purchase: opens a lot with basis ``quantity * price + fees``."""
+    """A filled purchase: opens a lot with basis ``quantity * price + fees``.
+
+    ``basis_reported`` says whether the broker reports the lot's basis to the IRS (a covered
+    security, which decides the Form 8949 box of its sales); ``None`` decides it by the trade
+    date: stock from 2011, fund shares from 2012 (see :func:`replay_household`'s ``stocks``).
+    """
 
     transaction_id: str
     account_id: str
@@ -57,6 +63,7 @@ class Buy:
     quantity: Decimal
     price: Decimal
     fees: Decimal = ZERO
+    basis_reported: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +126,7 @@ def replay_household(
     identity_groups: Mapping[str, str] | None = None,
     pending_purchases: Sequence[PendingPurchase] = (),
     rates: TaxRates | None = None,
+    stocks: Collection[str] = frozenset(),
 ) -> HouseholdLedger:
     """Replay a household's buys and sells, all accounts together, into its tax books.
 
@@ -136,6 +144,9 @@ def replay_household(
         Purchases not filled yet: acquisitions after all the transactions, for wash sales.
     rates
         The client's rates, used by the tax-minimising method.
+    stocks
+        Symbols that are stock rather than fund shares: covered from 2011 rather than 2012 when
+        a buy leaves ``basis_reported`` to its date.
 
     Returns
     -------
@@ -170,6 +181,11 @@ def replay_household(
                 price=txn.price,
                 acquired_on=txn.trade_date,
                 fees=txn.fees,
+                basis_reported=(
+                    basis_reported_by_date(txn.trade_date, fund=txn.symbol not in stocks)
+                    if txn.basis_reported is None
+                    else txn.basis_reported
+                ),
             )
             parts, found = wash_purchase(lot, realised, household)
             lots.extend(parts)

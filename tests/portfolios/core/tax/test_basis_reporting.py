@@ -6,14 +6,18 @@ from decimal import Decimal
 import pytest
 
 from portfolios.core.tax import (
+    AccountSpec,
+    Buy,
     Form8949Box,
     RealisedLot,
+    Sell,
     Term,
     basis_reported_by_date,
     close_lots,
     form_8949,
     form_8949_box,
     open_lot,
+    replay_household,
 )
 
 D = Decimal
@@ -118,3 +122,24 @@ def test_a_lot_left_after_a_partial_sale_keeps_its_reporting():
     (row,) = closing.closures
     (rest,) = closing.remaining
     assert row.form_8949_box is Form8949Box.E and rest.basis_reported is False
+
+
+def test_a_replayed_buy_is_covered_by_its_date_unless_it_says_otherwise():
+    """The pure replay opens each lot covered or not as the live ledger does: by the trade date
+    (stock from 2011, fund shares from 2012) unless the buy states it, so a sale of shares bought
+    in 2011 lands in box E for a fund and box D for a stock."""
+    buys = [
+        Buy("fund-2011", "a", "FND", d(2011, 6, 1), D("10"), D("20")),
+        Buy("stock-2011", "a", "STK", d(2011, 6, 1), D("10"), D("20")),
+        Buy("fund-2012", "a", "FND2", d(2012, 6, 1), D("10"), D("20")),
+        Buy("stated", "a", "OLD", d(2005, 6, 1), D("10"), D("20"), basis_reported=True),
+    ]
+    sells = [Sell(f"sell-{b.symbol}", "a", b.symbol, d(2024, 6, 3), D("10"), D("25")) for b in buys]
+    ledger = replay_household([*buys, *sells], accounts=[AccountSpec("a")], stocks={"STK"})
+    boxes = {row.symbol: row.form_8949_box for row in ledger.realised}
+    assert boxes == {
+        "FND": Form8949Box.E,
+        "STK": Form8949Box.D,
+        "FND2": Form8949Box.D,
+        "OLD": Form8949Box.D,
+    }
