@@ -33,7 +33,7 @@ from advisor.services.clients import (
     user_create,
 )
 from portfolios.core.errors import Conflict
-from portfolios.core.money import PRICE_QUANT, cash, price
+from portfolios.core.money import PRICE_QUANT, price
 from portfolios.live import household_group, publish_on_commit
 from portfolios.models import (
     Account,
@@ -389,7 +389,10 @@ def demo_market_tick(*, now: datetime) -> TickSummary:
                 event="prices.updated",
                 payload={
                     "session": ticker.session.isoformat(),
-                    "prices": {t.symbol: str(cash(t.close)) for t in latest.values()},
+                    # what was stored, to the bar's six places, as a reload would read it
+                    "prices": {
+                        t.symbol: str(price(t.close)) for t in latest.values() if t.symbol in assets
+                    },
                     "headlines": [n.headline for n in stored],
                 },
             )
