@@ -816,6 +816,16 @@ class RebalanceProposal(PreparedSaves):
         ]
         indexes = [models.Index(fields=["status", "created_at"], name="proposal_status_idx")]
 
+    @property
+    def drift_before_pct(self) -> float:
+        """Drift before the trades in percent, for pages (the field is a fraction)."""
+        return self.drift_before * 100
+
+    @property
+    def drift_after_pct(self) -> float:
+        """Drift after the trades in percent, for pages (the field is a fraction)."""
+        return self.drift_after * 100
+
     def __str__(self) -> str:
         return f"proposal {self.pk} ({self.get_reason_display()}) for {self.account}: {self.status}"
 

@@ -46,6 +46,10 @@ def test_review_page_shows_trades_checks_and_explanation(client, book):
     RebalanceProposal.objects.filter(pk=proposal.pk).update(priced_at=evening)
     page = client.get(reverse("workspace-proposal", args=[proposal.pk])).content.decode()
     assert "priced 3 Jun 2024 20:30 EDT" in page
+    # drift to one decimal, as the explanation writes it: a 0.2 % drift after is not "0%"
+    RebalanceProposal.objects.filter(pk=proposal.pk).update(drift_before=0.38, drift_after=0.002)
+    page = client.get(reverse("workspace-proposal", args=[proposal.pk])).content.decode()
+    assert '<span class="kpi-value">38.0% → 0.2%</span>' in page
 
 
 def test_execution_costs_print_negatives_as_the_portal_does(client, book):
