@@ -77,7 +77,7 @@ def _digest(*parts: Any) -> str:
 
 def _memo(name: str, parts: tuple[Any, ...], build: Callable[[], Chart | None]) -> Chart | None:
     """Build a chart once per distinct input: figures are the costly part of a page."""
-    key = f"portal:chart:v2:{name}:{_digest(*parts)}"
+    key = f"portal:chart:v3:{name}:{_digest(*parts)}"
     cached = cache.get(key)
     if isinstance(cached, tuple) and len(cached) == 2:
         return Chart(mark_safe(cached[0]), cached[1])  # noqa: S308 - stored escaped, see _safe_json
@@ -299,6 +299,8 @@ def _allocation_chart(allocation: Allocation) -> Chart | None:
             margin={"l": 4, "r": 4, "t": 28, "b": 4},
             annotations=annotations,
             uniformtext={"minsize": 10, "mode": "hide"},
+            # the ring colours, for the page's live script to redraw "Now" after a tick or a fill
+            meta={"colours": CLASS_COLOURS, "muted": MUTED},
         )
     )
     biggest = max(allocation.by_class, key=lambda c: c.weight)

@@ -658,6 +658,7 @@ class AccountRows(_Delegate):
         self._wrapped = account
         self.total_text = money_text(account.total_value)
         self.cash_text = money_text(account.cash)
+        self.cash_attr = plain_decimal(account.cash)
         self.positions = [PositionRow(p, cutoff=cutoff) for p in account.positions]
 
 

@@ -18,8 +18,13 @@ from django.views.decorators.http import require_GET
 from advisor import charts
 from advisor.models import Role
 from advisor.portal_selectors import Dashboard as DashboardData
+from advisor.portal_selectors import (
+    current_recommendation,
+    household_allocation,
+    household_live_summary,
+    onboarding_in_progress,
+)
 from advisor.portal_selectors import household_dashboard as dashboard_data
-from advisor.portal_selectors import household_live_summary, onboarding_in_progress
 from advisor.selectors import client_for_user, household_for_user
 from portfolios.clock import firm_today
 from portfolios.core.errors import NotFound
@@ -72,10 +77,20 @@ def household_dashboard(request: HttpRequest, household_id: int) -> HttpResponse
 @login_required
 @require_GET
 def household_live(request: HttpRequest, household_id: int) -> HttpResponse:
-    """The parts the live page refreshes after a trade: value, positions, recent activity."""
+    """The parts the live page refreshes after a trade: value, positions, recent activity, and the
+    allocation and drift tables (a fill can add or drop a fund, or bring cash in); the page
+    redraws its charts from them."""
     household = _visible_household(request, household_id)
     summary = household_live_summary(household=household, today=firm_today())
-    response = render(request, "portal/_live.html", {"live": summary, "household": household})
+    allocation = household_allocation(
+        accounts=summary.accounts,
+        recommendation=current_recommendation(household_id=household.pk),
+    )
+    response = render(
+        request,
+        "portal/_live.html",
+        {"live": summary, "household": household, "allocation": allocation},
+    )
     response["Cache-Control"] = "no-store"
     return response
 

@@ -10,7 +10,8 @@
   var scheme = window.location.protocol === "https:" ? "wss://" : "ws://";
   var url = scheme + window.location.host + "/ws/live/?household=" + encodeURIComponent(household);
   var fragmentUrl = "/portal/households/" + encodeURIComponent(household) + "/live/";
-  var LIVE_IDS = ["kpi-value", "kpi-gain", "positions", "recent-activity"];
+  var LIVE_IDS = ["kpi-value", "kpi-gain", "positions", "recent-activity", "allocation-numbers", "drift-rows"];
+  var FLASH_IDS = ["kpi-value", "kpi-gain", "recent-activity"];
   var retry = 1000;
   var refreshing = false;
   var subscribedBefore = false;
@@ -60,7 +61,7 @@
           var current = document.getElementById(id);
           if (fresh && current) {
             current.replaceWith(fresh);
-            if (id !== "positions") { fresh.classList.add("flash"); }
+            if (FLASH_IDS.indexOf(id) >= 0) { fresh.classList.add("flash"); }
           }
         });
         reopenLots(open);
@@ -219,9 +220,13 @@
     var el = plotted("chart-allocation");
     if (!el) { return; }
     var trace = el.data[0];
-    var colours = {};
-    var traceColours = (trace.marker && trace.marker.colors) || [];
-    (trace.ids || []).forEach(function (id, i) { colours[id] = traceColours[i]; });
+    var meta = el.layout.meta || {};
+    var colours = meta.colours;
+    if (!colours) {  // a figure cached before its colours travelled with it: the ones it has
+      colours = {};
+      var drawn = (trace.marker && trace.marker.colors) || [];
+      (trace.ids || []).forEach(function (id, i) { colours[id] = drawn[i]; });
+    }
     var order = [];
     var members = {};
     rows.forEach(function (r) {
@@ -232,7 +237,7 @@
     });
     var ids = [], labels = [], parents = [], values = [], colors = [];
     order.forEach(function (cls) {
-      var colour = colours[cls] || "#6b7280";
+      var colour = colours[cls] || meta.muted || "#5f6b7f";
       ids.push(cls);
       labels.push(classes[cls] ? classes[cls].label : cls);
       parents.push("");
@@ -350,14 +355,22 @@
         setText(tr.querySelector("[data-live=weight]"), floatFormat((byClass[cls] || 0) * 100, 1) + "%");
       });
     }
-    updateAllocationChart(rows, classes);
-    if (!driftBody) { return; }
-    rows.forEach(function (r) {
-      setText(r.tr.querySelector("[data-live=weight]"), floatFormat(r.weight * 100, 1) + "%");
-      setText(r.tr.querySelector("[data-live=gap]"), floatFormat((r.weight - r.target) * 100, 1));
-      if (driftBody.lastElementChild !== r.tr) { driftBody.appendChild(r.tr); }
-    });
-    updateDriftChart(rows, drift);
+    if (driftBody) {
+      rows.forEach(function (r) {
+        setText(r.tr.querySelector("[data-live=weight]"), floatFormat(r.weight * 100, 1) + "%");
+        setText(r.tr.querySelector("[data-live=gap]"), floatFormat((r.weight - r.target) * 100, 1));
+        if (driftBody.lastElementChild !== r.tr) { driftBody.appendChild(r.tr); }
+      });
+      updateDriftFigures(drift);
+    }
+    // the charts last: a chart that fails to redraw keeps its last picture, the figures are right
+    try { updateAllocationChart(rows, classes); } catch (e) { /* see above */ }
+    if (driftBody) {
+      try { updateDriftChart(rows, drift); } catch (e) { /* see above */ }
+    }
+  }
+
+  function updateDriftFigures(drift) {
     var kpi = document.querySelector("[data-testid=drift]");
     if (!kpi) { return; }
     setText(kpi, floatFormat(drift * 100, 1) + "%");

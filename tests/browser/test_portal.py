@@ -301,3 +301,37 @@ def test_a_trade_updates_the_open_dashboard_without_a_reload(asgi_server, demo_d
     page.wait_for_function("document.getElementById('live-status').textContent === 'Live'")
     reloaded = page_figures(page)
     assert {k: (v, reloaded.get(k)) for k, v in after.items() if v != reloaded.get(k)} == {}
+    assert after == reloaded
+
+    # selling every share of a fund outside the target drops its row from the drift table and
+    # its bar from the chart: the fragment brings the tables, the charts follow, as on a reload
+    from advisor.portal_selectors import current_recommendation
+
+    targets = set(current_recommendation(household_id=household).weights)
+    holders: dict[str, list[Position]] = {}
+    for p in Position.objects.filter(account__household_id=household).select_related("asset"):
+        holders.setdefault(p.asset.symbol, []).append(p)
+    sold = next(
+        ps[0]
+        for symbol, ps in sorted(holders.items())
+        if symbol not in targets and len(ps) == 1 and ps[0].account.account_type == "taxable"
+    )
+    assert page.locator(f"[data-testid=drift-rows] tr[data-symbol='{sold.asset.symbol}']").count()
+    script = (
+        "import datetime, django; django.setup()\n"
+        "from decimal import Decimal\n"
+        "from portfolios.ledger import trade_apply\n"
+        f"trade_apply(account_id={sold.account_id}, symbol='{sold.asset.symbol}', side='sell', "
+        f"quantity=Decimal('{sold.quantity}'), price=Decimal('10.00'), "
+        "trade_date=datetime.date.today())\n"
+    )
+    subprocess.run([sys.executable, "-c", script], cwd=REPO, env=env, check=True, timeout=120)
+    page.wait_for_function(
+        f"""() => !document.querySelector(
+            "[data-account='{sold.account_id}'] tr[data-symbol='{sold.asset.symbol}']")"""
+    )
+    after_sale = page_figures(page)
+    assert not any(sold.asset.symbol in row for row in after_sale["drift rows"])
+    page.reload()
+    page.wait_for_function("document.getElementById('live-status').textContent === 'Live'")
+    assert after_sale == page_figures(page)
