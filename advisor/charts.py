@@ -134,7 +134,7 @@ def performance_chart(performance: Performance) -> Chart | None:
             performance.value,
             performance.cumulative_return,
             bench if bench is not None else None,
-            performance.benchmark_symbol,
+            performance.benchmark_name,
         ),
         lambda: _performance_chart(performance),
     )
@@ -167,7 +167,7 @@ def _performance_chart(performance: Performance) -> Chart | None:
             go.Scatter(
                 x=list(bench.index),
                 y=bench.to_numpy() * 100,
-                name=f"Benchmark ({performance.benchmark_symbol})",
+                name=f"Benchmark ({performance.benchmark_name})",
                 line={"color": ACCENT, "width": 1.6, "dash": "dot"},
                 hovertemplate="%{x|%b %d, %Y}<br>Benchmark %{y:.1f}%<extra></extra>",
             ),
@@ -204,7 +204,9 @@ def _performance_chart(performance: Performance) -> Chart | None:
     )
     bench_total = performance.benchmark_total_return
     if bench_total is not None:
-        summary += f", against {_pct(bench_total)} for the benchmark {performance.benchmark_symbol}"
+        summary += f", against {_pct(bench_total)} for the benchmark {performance.benchmark_name}"
+        if performance.benchmark_is_blend:
+            summary += " (your risk profile's split, rebalanced daily)"
     summary += f"; its value is now ${float(performance.value.iloc[-1]):,.0f}."
     return Chart(_safe_json(figure), summary)
 

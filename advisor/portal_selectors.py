@@ -431,9 +431,14 @@ def performance_fingerprint(*, household_id: int, firm: FirmSettings | None = No
     )
     firm = firm or FirmSettings.current()
     stamp = touched.timestamp() if isinstance(touched, datetime) else 0
+    # the policy benchmark follows the risk profile's split
+    profiled = RiskProfile.objects.filter(client__household_id=household_id).aggregate(
+        at=Max("updated_at")
+    )["at"]
+    profile_stamp = profiled.timestamp() if isinstance(profiled, datetime) else 0
     return (
         f"{ledger['n']}:{ledger['last']}:{last_day}:{stamp:.6f}:"
-        f"{firm.benchmark_symbol}:{firm.updated_at.timestamp():.0f}"
+        f"{firm.benchmark_symbol}:{firm.updated_at.timestamp():.0f}:{profile_stamp:.6f}"
     )
 
 
@@ -441,7 +446,7 @@ def household_performance_cached(
     *, household_id: int, firm: FirmSettings | None = None
 ) -> Performance:
     fingerprint = performance_fingerprint(household_id=household_id, firm=firm)
-    key = f"portal:performance:v1:{household_id}:{fingerprint}"
+    key = f"portal:performance:v2:{household_id}:{fingerprint}"
     cached = cache.get(key)
     if isinstance(cached, Performance):
         return cached

@@ -658,7 +658,11 @@ class FirmSettings(models.Model):
     benchmark_symbol = models.CharField(
         max_length=16,
         blank=True,
-        help_text="Performance benchmark; empty: the most traded US equity fund",
+        help_text=(
+            "Performance benchmark fund for every household; empty: each household's policy "
+            "benchmark (its risk profile's equity, bond and cash split in the most traded fund "
+            "of each, rebalanced daily)"
+        ),
     )
     updated_at = models.DateTimeField(auto_now=True)
 

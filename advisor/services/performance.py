@@ -16,9 +16,14 @@ An asset's value on a day before its first stored close (a lot bought before the
 starts) is its transaction price, carried forward until a close exists; the lot then enters at
 that price and earns nothing until prices are known.
 
-The benchmark is the firm's ``benchmark_symbol``, or else the US-equity fund with the largest
-traded value over the last 60 days of stored prices; its return is the change of its close since
-the first day of the series.
+The benchmark is the firm's ``benchmark_symbol`` when it names a fund: its return is the change
+of its close since the first day of the series. Otherwise it is the household's *policy
+benchmark*: its risk profile's equity, bond and cash split, each share in the most traded fund
+of that sleeve (US equity, bonds, cash equivalents: the largest traded value over the last 60
+days of stored prices), rebalanced to the split every day, so that a 70/30 client is measured
+against 70/30 and not against the stock market. A sleeve with no fund earns nothing, as cash
+would; a household without a risk profile is measured against the US-equity fund alone. The
+blend starts on the first day on which all its funds have a close.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ import pandas as pd
 from django.db.models import Avg, F, FloatField, Max
 from django.db.models.functions import Cast
 
+from advisor.models import RiskProfile
 from portfolios.models import (
     Asset,
     AssetClass,
@@ -62,6 +68,22 @@ class Performance:
     cumulative_return: pd.Series
     benchmark_symbol: str | None
     benchmark_return: pd.Series | None
+    #: The benchmark's funds and weights: one fund at 1.0, or the policy blend's (weights sum to
+    #: at most 1; the rest is a sleeve with no fund, held as cash).
+    benchmark_parts: tuple[tuple[str, float], ...] = ()
+
+    @property
+    def benchmark_name(self) -> str | None:
+        """How pages name the benchmark: "ZLCA", or "70% ZLCA, 27% ZAGB, 3% ZCSH"."""
+        if len(self.benchmark_parts) <= 1 and (
+            not self.benchmark_parts or self.benchmark_parts[0][1] == 1.0
+        ):
+            return self.benchmark_symbol
+        return ", ".join(f"{weight:.0%} {symbol}" for symbol, weight in self.benchmark_parts)
+
+    @property
+    def benchmark_is_blend(self) -> bool:
+        return self.benchmark_name != self.benchmark_symbol
 
     @property
     def is_empty(self) -> bool:
@@ -127,15 +149,56 @@ def cumulative(returns: pd.Series) -> pd.Series:
     return (1.0 + returns).cumprod() - 1.0
 
 
+def firm_benchmark() -> Asset | None:
+    """The fund the firm's ``benchmark_symbol`` names, if it names one."""
+    symbol = FirmSettings.current().benchmark_symbol.strip()
+    return Asset.objects.filter(symbol=symbol).first() if symbol else None
+
+
 def benchmark_asset(*, as_of: date | None = None) -> Asset | None:
     """The firm's benchmark, else the most traded US-equity fund over the last 60 days."""
-    symbol = FirmSettings.current().benchmark_symbol.strip()
-    if symbol:
-        chosen = Asset.objects.filter(symbol=symbol).first()
-        if chosen is not None:
-            return chosen
+    return firm_benchmark() or most_traded_fund(AssetClass.US_EQUITY, as_of=as_of)
+
+
+#: The asset class whose most traded fund stands for each sleeve of the policy benchmark.
+POLICY_SLEEVES = (
+    ("equity", AssetClass.US_EQUITY),
+    ("bond", AssetClass.BOND),
+    ("cash", AssetClass.CASH),
+)
+
+
+def benchmark_parts(*, household_id: int, as_of: date | None = None) -> list[tuple[Asset, float]]:
+    """The household's benchmark as (fund, weight) pairs (see the module's docstring)."""
+    chosen = firm_benchmark()
+    if chosen is not None:
+        return [(chosen, 1.0)]
+    profile = (
+        RiskProfile.objects.filter(client__household_id=household_id)
+        .order_by("client__created_at", "client_id")
+        .first()
+    )
+    if profile is None:
+        fund = most_traded_fund(AssetClass.US_EQUITY, as_of=as_of)
+        return [] if fund is None else [(fund, 1.0)]
+    split = {
+        "equity": float(profile.equity_weight),
+        "bond": float(profile.bond_weight),
+        "cash": float(profile.cash_weight),
+    }
+    parts: list[tuple[Asset, float]] = []
+    for sleeve, asset_class in POLICY_SLEEVES:
+        fund = most_traded_fund(asset_class, as_of=as_of) if split[sleeve] > 0 else None
+        if fund is not None:
+            parts.append((fund, split[sleeve]))
+    return parts
+
+
+def most_traded_fund(asset_class: str, *, as_of: date | None = None) -> Asset | None:
+    """The fund of ``asset_class`` with the largest average traded value over the 60 days to
+    ``as_of`` (default: the latest stored close)."""
     bars = PriceBar.objects.filter(
-        asset__asset_class=AssetClass.US_EQUITY, asset__security_type=SecurityType.ETF
+        asset__asset_class=asset_class, asset__security_type=SecurityType.ETF
     )
     if as_of is None:
         as_of = bars.aggregate(last=Max("date"))["last"]
@@ -179,7 +242,7 @@ def household_performance(*, household_id: int, end: date | None = None) -> Perf
             cash_amount=Cast("amount", FloatField()),
         ).values_list("trade_date", "kind", "asset_id", "qty", "px", "cash_amount")
     )
-    benchmark = benchmark_asset(as_of=end)
+    parts = benchmark_parts(household_id=household_id, as_of=end)
     if not records:
         empty = pd.Series(dtype=float)
         return Performance(empty, empty, empty, empty, None, None)
@@ -188,14 +251,15 @@ def household_performance(*, household_id: int, end: date | None = None) -> Perf
     )
     start = ledger["date"].min()
     held = sorted({int(a) for a in ledger["asset"].dropna()})
-    wanted = held + ([benchmark.pk] if benchmark is not None and benchmark.pk not in held else [])
+    wanted = held + [fund.pk for fund, _ in parts if fund.pk not in held]
     closes = _closes(wanted, start, end)
 
     days = pd.Index(sorted(set(closes.index) | set(ledger["date"])), name="date")
 
     # Share quantities per asset and day, and the day's cash and external flows.
     sign = ledger["kind"].map(_QUANTITY_SIGN).fillna(0.0)
-    trades = ledger[sign != 0].assign(delta=ledger["quantity"] * sign)
+    # (the product before the filter: pandas would give an empty frame the Series' index)
+    trades = ledger.assign(delta=ledger["quantity"] * sign)[sign != 0]
     trades = trades.assign(asset=trades["asset"].astype(int))
     quantities = (
         trades.pivot_table(index="date", columns="asset", values="delta", aggfunc="sum")
@@ -223,20 +287,37 @@ def household_performance(*, household_id: int, end: date | None = None) -> Perf
         .fillna(0.0)
     )
     daily = time_weighted_returns(value, flows)
-    bench_series = None
-    if benchmark is not None and benchmark.pk in closes.columns:
-        bench = closes[benchmark.pk].reindex(days).ffill()
-        base = bench.dropna()
-        if not base.empty:
-            bench_series = bench / float(base.iloc[0]) - 1.0
     return Performance(
         value=value.rename("value"),
         net_flow=flows.rename("net_flow"),
         daily_return=daily,
         cumulative_return=cumulative(daily).rename("cumulative_return"),
-        benchmark_symbol=benchmark.symbol if benchmark is not None else None,
-        benchmark_return=bench_series,
+        benchmark_symbol=parts[0][0].symbol if parts else None,
+        benchmark_return=_benchmark_series(closes, parts, days),
+        benchmark_parts=tuple((fund.symbol, weight) for fund, weight in parts),
     )
+
+
+def _benchmark_series(
+    closes: pd.DataFrame, parts: list[tuple[Asset, float]], days: pd.Index
+) -> pd.Series | None:
+    """Cumulative return of the benchmark since its first day: one fund's closes, or the blend's
+    daily returns (each fund's weight of its own daily return, rebalanced every day) chained
+    from the first day on which every fund has a close. NaN before that day."""
+    if not parts or any(fund.pk not in closes.columns for fund, _ in parts):
+        return None
+    frame = closes[[fund.pk for fund, _ in parts]].reindex(days).ffill()
+    known = frame.dropna()
+    if known.empty:
+        return None
+    first = known.index[0]
+    if len(parts) == 1 and parts[0][1] == 1.0:
+        column = frame.iloc[:, 0]
+        return column / float(column.loc[first]) - 1.0
+    weights = np.array([weight for _, weight in parts])
+    daily = frame.loc[first:].pct_change().fillna(0.0).to_numpy() @ weights
+    blend = pd.Series(np.cumprod(1.0 + daily) - 1.0, index=frame.loc[first:].index)
+    return blend.reindex(days)
 
 
 def _value_at(prices: pd.DataFrame, transfers: pd.DataFrame) -> np.ndarray:

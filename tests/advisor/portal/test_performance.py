@@ -13,7 +13,14 @@ from advisor.services.performance import (
     time_weighted_returns,
 )
 from portfolios.models import AssetClass, FirmSettings, SecurityType, TransactionKind
-from tests.factories import AccountFactory, AssetFactory, PriceBarFactory, TransactionFactory
+from tests.factories import (
+    AccountFactory,
+    AssetFactory,
+    ClientFactory,
+    PriceBarFactory,
+    RiskProfileFactory,
+    TransactionFactory,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -202,3 +209,62 @@ def test_a_household_without_transactions_has_no_series():
     account = AccountFactory()
     perf = household_performance(household_id=account.household_id)
     assert perf.is_empty and perf.total_return is None and perf.start is None
+
+
+def _profiled_account(equity: str, bond: str, cash: str):
+    account = AccountFactory(cash=Decimal("0"))
+    RiskProfileFactory(
+        client=ClientFactory(household=account.household),
+        equity_weight=Decimal(equity),
+        bond_weight=Decimal(bond),
+        cash_weight=Decimal(cash),
+    )
+    deposit(account, 0, "1000.00")
+    return account
+
+
+def test_a_household_with_a_risk_profile_is_measured_against_its_policy_blend(fund, flat):
+    """60/30/10 in the most traded equity, bond and cash funds, rebalanced daily: with the bond
+    and cash funds flat, the blend earns 60 % of the equity fund's daily return, compounded."""
+    money = AssetFactory(symbol="MMKT", asset_class=AssetClass.CASH)
+    for n in range(DAYS + 1):
+        PriceBarFactory(asset=money, date=day(n), close=Decimal("1"), volume=5)
+    account = _profiled_account("0.60", "0.30", "0.10")
+    perf = household_performance(household_id=account.household_id)
+    assert perf.benchmark_parts == (("GROW", 0.6), ("FLAT", 0.3), ("MMKT", 0.1))
+    assert perf.benchmark_name == "60% GROW, 30% FLAT, 10% MMKT" and perf.benchmark_is_blend
+    assert perf.benchmark_total_return == pytest.approx((1 + 0.6 * GROWTH) ** DAYS - 1, rel=1e-6)
+    # rebalanced daily: not the 60/30/10 mix of each fund's whole-period return
+    assert perf.benchmark_total_return != pytest.approx(0.6 * ((1 + GROWTH) ** DAYS - 1), rel=1e-6)
+
+    # the firm's own benchmark fund, when it names one, is every household's
+    firm = FirmSettings.current()
+    firm.benchmark_symbol = "FLAT"
+    firm.save()
+    perf = household_performance(household_id=account.household_id)
+    assert perf.benchmark_parts == (("FLAT", 1.0),) and not perf.benchmark_is_blend
+    assert perf.benchmark_name == "FLAT" and perf.benchmark_total_return == 0.0
+
+
+def test_a_sleeve_without_a_fund_earns_nothing_and_the_blend_waits_for_every_close(fund):
+    """No cash fund: the cash share is held as cash. A bond fund listed on day 10: the blend
+    starts there, NaN before, and compounds from that day."""
+    late = AssetFactory(symbol="LATE", asset_class=AssetClass.BOND)
+    for n in range(10, DAYS + 1):
+        PriceBarFactory(asset=late, date=day(n), close=px(n - 10, 0.001), volume=10)
+    account = _profiled_account("0.50", "0.40", "0.10")
+    perf = household_performance(household_id=account.household_id)
+    assert perf.total_return == 0.0  # a household that has only deposited cash
+    assert perf.benchmark_parts == (("GROW", 0.5), ("LATE", 0.4))
+    bench = perf.benchmark_return
+    assert bench.loc[: day(9)].isna().all() and bench.loc[day(10)] == 0.0
+    daily = 0.5 * GROWTH + 0.4 * 0.001
+    assert perf.benchmark_total_return == pytest.approx((1 + daily) ** (DAYS - 10) - 1, rel=1e-6)
+
+
+def test_a_household_that_has_only_deposited_cash_has_a_flat_series(fund):
+    """A new client's first deposit, before any trade (this raised inside pandas)."""
+    account = AccountFactory(cash=Decimal("0"))
+    deposit(account, 0, "5000.00")
+    perf = household_performance(household_id=account.household_id)
+    assert perf.total_return == 0.0 and float(perf.value.iloc[-1]) == 5000.0
