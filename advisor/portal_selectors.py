@@ -431,14 +431,17 @@ def performance_fingerprint(*, household_id: int, firm: FirmSettings | None = No
     )
     firm = firm or FirmSettings.current()
     stamp = touched.timestamp() if isinstance(touched, datetime) else 0
-    # the policy benchmark follows the risk profile's split
-    profiled = RiskProfile.objects.filter(client__household_id=household_id).aggregate(
-        at=Max("updated_at")
-    )["at"]
-    profile_stamp = profiled.timestamp() if isinstance(profiled, datetime) else 0
+    # the policy benchmark follows the primary member's risk profile split
+    split = (
+        RiskProfile.objects.filter(client__household_id=household_id)
+        .order_by("client__created_at", "client_id")
+        .values_list("id", "equity_weight", "bond_weight", "cash_weight")
+        .first()
+    )
     return (
         f"{ledger['n']}:{ledger['last']}:{last_day}:{stamp:.6f}:"
-        f"{firm.benchmark_symbol}:{firm.updated_at.timestamp():.0f}:{profile_stamp:.6f}"
+        f"{firm.benchmark_symbol}:{firm.updated_at.timestamp():.0f}:"
+        f"{'/'.join(str(part) for part in split) if split else '-'}"
     )
 
 

@@ -23,7 +23,7 @@ of that sleeve (US equity, bonds, cash equivalents: the largest traded value ove
 days of stored prices), rebalanced to the split every day, so that a 70/30 client is measured
 against 70/30 and not against the stock market. A sleeve with no fund earns nothing, as cash
 would; a household without a risk profile is measured against the US-equity fund alone. The
-blend starts on the first day on which all its funds have a close.
+blend covers the household's whole period: a fund before its first close is held as cash.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from datetime import date, timedelta
 
 import numpy as np
 import pandas as pd
-from django.db.models import Avg, F, FloatField, Max
+from django.db.models import F, FloatField, Max, Sum
 from django.db.models.functions import Cast
 
 from advisor.models import RiskProfile
@@ -74,12 +74,17 @@ class Performance:
 
     @property
     def benchmark_name(self) -> str | None:
-        """How pages name the benchmark: "ZLCA", or "70% ZLCA, 27% ZAGB, 3% ZCSH"."""
+        """How pages name the benchmark: "ZLCA", or "70% ZLCA, 27% ZAGB, 3% ZCSH" (a sleeve
+        with no fund shows as cash: "70% ZLCA, 27% ZAGB, 3% cash")."""
         if len(self.benchmark_parts) <= 1 and (
             not self.benchmark_parts or self.benchmark_parts[0][1] == 1.0
         ):
             return self.benchmark_symbol
-        return ", ".join(f"{weight:.0%} {symbol}" for symbol, weight in self.benchmark_parts)
+        names = [f"{weight:.0%} {symbol}" for symbol, weight in self.benchmark_parts]
+        rest = 1.0 - sum(weight for _, weight in self.benchmark_parts)
+        if rest > 1e-9:
+            names.append(f"{rest:.0%} cash")
+        return ", ".join(names)
 
     @property
     def benchmark_is_blend(self) -> bool:
@@ -152,7 +157,7 @@ def cumulative(returns: pd.Series) -> pd.Series:
 def firm_benchmark() -> Asset | None:
     """The fund the firm's ``benchmark_symbol`` names, if it names one."""
     symbol = FirmSettings.current().benchmark_symbol.strip()
-    return Asset.objects.filter(symbol=symbol).first() if symbol else None
+    return Asset.objects.filter(symbol__iexact=symbol).first() if symbol else None
 
 
 def benchmark_asset(*, as_of: date | None = None) -> Asset | None:
@@ -195,8 +200,9 @@ def benchmark_parts(*, household_id: int, as_of: date | None = None) -> list[tup
 
 
 def most_traded_fund(asset_class: str, *, as_of: date | None = None) -> Asset | None:
-    """The fund of ``asset_class`` with the largest average traded value over the 60 days to
-    ``as_of`` (default: the latest stored close)."""
+    """The fund of ``asset_class`` with the largest traded value over the 60 days to ``as_of``
+    (default: the latest stored close): summed, so a fund listed last week with one busy day does
+    not outrank one that trades every day."""
     bars = PriceBar.objects.filter(
         asset__asset_class=asset_class, asset__security_type=SecurityType.ETF
     )
@@ -207,7 +213,7 @@ def most_traded_fund(asset_class: str, *, as_of: date | None = None) -> Asset | 
     ranked = (
         bars.filter(date__gt=as_of - timedelta(days=60), date__lte=as_of)
         .values("asset_id")
-        .annotate(traded=Avg(F("volume") * F("close")))
+        .annotate(traded=Sum(F("volume") * F("close")))
         .order_by("-traded", "asset_id")
         .values_list("asset_id", flat=True)
     )
@@ -242,10 +248,10 @@ def household_performance(*, household_id: int, end: date | None = None) -> Perf
             cash_amount=Cast("amount", FloatField()),
         ).values_list("trade_date", "kind", "asset_id", "qty", "px", "cash_amount")
     )
-    parts = benchmark_parts(household_id=household_id, as_of=end)
     if not records:
         empty = pd.Series(dtype=float)
         return Performance(empty, empty, empty, empty, None, None)
+    parts = benchmark_parts(household_id=household_id, as_of=end)
     ledger = pd.DataFrame.from_records(
         records, columns=["date", "kind", "asset", "quantity", "price", "amount"]
     )
@@ -301,23 +307,29 @@ def household_performance(*, household_id: int, end: date | None = None) -> Perf
 def _benchmark_series(
     closes: pd.DataFrame, parts: list[tuple[Asset, float]], days: pd.Index
 ) -> pd.Series | None:
-    """Cumulative return of the benchmark since its first day: one fund's closes, or the blend's
-    daily returns (each fund's weight of its own daily return, rebalanced every day) chained
-    from the first day on which every fund has a close. NaN before that day."""
-    if not parts or any(fund.pk not in closes.columns for fund, _ in parts):
+    """Cumulative return of the benchmark over the household's days.
+
+    One fund: the change of its close since its first close in the period (NaN before it). A
+    blend: each fund's weight of its own daily return, rebalanced every day and chained from the
+    household's first day; a fund before its first close (or with none) is held as cash, so the
+    blend covers the same period as the household's return.
+    """
+    if not parts:
         return None
-    frame = closes[[fund.pk for fund, _ in parts]].reindex(days).ffill()
-    known = frame.dropna()
-    if known.empty:
-        return None
-    first = known.index[0]
     if len(parts) == 1 and parts[0][1] == 1.0:
-        column = frame.iloc[:, 0]
-        return column / float(column.loc[first]) - 1.0
+        fund = parts[0][0]
+        if fund.pk not in closes.columns:
+            return None
+        column = closes[fund.pk].reindex(days).ffill()
+        known = column.dropna()
+        return None if known.empty else column / float(known.iloc[0]) - 1.0
+    ids = [fund.pk for fund, _ in parts]
+    if not any(pk in closes.columns for pk in ids):
+        return None
+    frame = closes.reindex(index=days, columns=ids).ffill()
     weights = np.array([weight for _, weight in parts])
-    daily = frame.loc[first:].pct_change().fillna(0.0).to_numpy() @ weights
-    blend = pd.Series(np.cumprod(1.0 + daily) - 1.0, index=frame.loc[first:].index)
-    return blend.reindex(days)
+    daily = frame.pct_change().fillna(0.0).to_numpy() @ weights
+    return pd.Series(np.cumprod(1.0 + daily) - 1.0, index=days)
 
 
 def _value_at(prices: pd.DataFrame, transfers: pd.DataFrame) -> np.ndarray:

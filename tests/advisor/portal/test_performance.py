@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from advisor.models import RiskProfile
 from advisor.services.performance import (
     benchmark_asset,
     household_performance,
@@ -246,9 +247,9 @@ def test_a_household_with_a_risk_profile_is_measured_against_its_policy_blend(fu
     assert perf.benchmark_name == "FLAT" and perf.benchmark_total_return == 0.0
 
 
-def test_a_sleeve_without_a_fund_earns_nothing_and_the_blend_waits_for_every_close(fund):
-    """No cash fund: the cash share is held as cash. A bond fund listed on day 10: the blend
-    starts there, NaN before, and compounds from that day."""
+def test_a_sleeve_without_a_fund_and_a_fund_before_its_first_close_are_held_as_cash(fund):
+    """No cash fund: the cash share is held as cash. A bond fund listed on day 10: its share is
+    cash until then, so the blend covers the household's whole period, from day 0."""
     late = AssetFactory(symbol="LATE", asset_class=AssetClass.BOND)
     for n in range(10, DAYS + 1):
         PriceBarFactory(asset=late, date=day(n), close=px(n - 10, 0.001), volume=10)
@@ -256,10 +257,27 @@ def test_a_sleeve_without_a_fund_earns_nothing_and_the_blend_waits_for_every_clo
     perf = household_performance(household_id=account.household_id)
     assert perf.total_return == 0.0  # a household that has only deposited cash
     assert perf.benchmark_parts == (("GROW", 0.5), ("LATE", 0.4))
+    assert perf.benchmark_name == "50% GROW, 40% LATE, 10% cash"
     bench = perf.benchmark_return
-    assert bench.loc[: day(9)].isna().all() and bench.loc[day(10)] == 0.0
-    daily = 0.5 * GROWTH + 0.4 * 0.001
-    assert perf.benchmark_total_return == pytest.approx((1 + daily) ** (DAYS - 10) - 1, rel=1e-6)
+    assert bench.notna().all() and bench.loc[day(0)] == 0.0
+    expected = (1 + 0.5 * GROWTH) ** 10 * (1 + 0.5 * GROWTH + 0.4 * 0.001) ** (DAYS - 10) - 1
+    assert perf.benchmark_total_return == pytest.approx(expected, rel=1e-6)
+
+
+def test_the_most_traded_fund_of_a_sleeve_is_the_largest_traded_value_summed(fund, flat):
+    """A bond fund listed yesterday with one busy day does not outrank one that trades daily;
+    the firm's symbol is matched whatever its case."""
+    busy_day = AssetFactory(symbol="NEWB", asset_class=AssetClass.BOND)
+    PriceBarFactory(asset=busy_day, date=day(DAYS), close=Decimal("50"), volume=200)
+    account = _profiled_account("0.60", "0.40", "0")
+    perf = household_performance(household_id=account.household_id)
+    assert perf.benchmark_parts == (("GROW", 0.6), ("FLAT", 0.4))  # 61 x 10 x 50 > 200 x 50
+    firm = FirmSettings.current()
+    firm.benchmark_symbol = "grow"
+    firm.save()
+    assert household_performance(household_id=account.household_id).benchmark_parts == (
+        ("GROW", 1.0),
+    )
 
 
 def test_a_household_that_has_only_deposited_cash_has_a_flat_series(fund):
@@ -268,3 +286,23 @@ def test_a_household_that_has_only_deposited_cash_has_a_flat_series(fund):
     deposit(account, 0, "5000.00")
     perf = household_performance(household_id=account.household_id)
     assert perf.total_return == 0.0 and float(perf.value.iloc[-1]) == 5000.0
+
+
+def test_the_cached_performance_follows_a_change_of_the_risk_profiles_split(fund, flat):
+    from advisor.portal_selectors import household_performance_cached, performance_fingerprint
+
+    account = _profiled_account("0.60", "0.40", "0")
+    household = account.household_id
+    before = performance_fingerprint(household_id=household)
+    assert household_performance_cached(household_id=household).benchmark_parts == (
+        ("GROW", 0.6),
+        ("FLAT", 0.4),
+    )
+    RiskProfile.objects.filter(client__household_id=household).update(
+        equity_weight=Decimal("0.3"), bond_weight=Decimal("0.7")
+    )
+    assert performance_fingerprint(household_id=household) != before
+    assert household_performance_cached(household_id=household).benchmark_parts == (
+        ("GROW", 0.3),
+        ("FLAT", 0.7),
+    )
