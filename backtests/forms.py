@@ -27,20 +27,42 @@ class BacktestForm(forms.Form):
         help_text="With walk-forward validation, choose one.",
     )
     market = forms.ChoiceField(choices=MARKETS, initial="demo")
-    start = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
-    end = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
+    start = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}), label="First day")
+    end = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}), label="Last day")
     account_value = forms.DecimalField(
-        min_value=Decimal(1000), max_digits=14, decimal_places=2, initial=Decimal(1_000_000)
+        min_value=Decimal(1000),
+        max_digits=14,
+        decimal_places=2,
+        initial=Decimal(1_000_000),
+        label="Starting value ($)",
     )
     short_term_rate = forms.DecimalField(
-        min_value=Decimal(0), max_value=Decimal(1), decimal_places=4, initial=Decimal("0.32")
+        min_value=Decimal(0),
+        max_value=Decimal(1),
+        decimal_places=4,
+        initial=Decimal("0.32"),
+        label="Short-term tax rate",
+        help_text="A fraction: 0.32 is 32%.",
     )
     long_term_rate = forms.DecimalField(
-        min_value=Decimal(0), max_value=Decimal(1), decimal_places=4, initial=Decimal("0.15")
+        min_value=Decimal(0),
+        max_value=Decimal(1),
+        decimal_places=4,
+        initial=Decimal("0.15"),
+        label="Long-term tax rate",
+        help_text="A fraction: 0.15 is 15%.",
     )
-    walk_forward = forms.BooleanField(required=False, label="Walk-forward validation")
-    train_years = forms.IntegerField(min_value=1, max_value=20, initial=5)
-    test_years = forms.IntegerField(min_value=1, max_value=10, initial=1)
+    walk_forward = forms.BooleanField(
+        required=False,
+        label="Walk-forward validation",
+        help_text="Fit on a training window, test on the next, and roll forward.",
+    )
+    train_years = forms.IntegerField(
+        min_value=1, max_value=20, initial=5, label="Training window (years)"
+    )
+    test_years = forms.IntegerField(
+        min_value=1, max_value=10, initial=1, label="Test window (years)"
+    )
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}

@@ -192,6 +192,10 @@ def test_the_page_is_for_advisors_and_starts_a_run(client, demo_market, monkeypa
     client.force_login(AdvisorUserFactory())
     page = client.get("/workspace/backtests/")
     assert page.status_code == 200 and b"Start a backtest" in page.content
+    from backtests.forms import BacktestForm
+
+    for field in BacktestForm.base_fields:  # the form is laid out by hand: none left out
+        assert f'name="{field}"'.encode() in page.content, field
     response = client.post(
         "/workspace/backtests/",
         {
@@ -226,3 +230,5 @@ def test_the_page_is_for_advisors_and_starts_a_run(client, demo_market, monkeypa
         },
     )
     assert bad.status_code == 200 and b"exactly one strategy" in bad.content
+    assert b"The end must be after the start." in bad.content
+    assert b"Please correct the" in bad.content
