@@ -23,7 +23,7 @@ from django.core.cache import cache
 from django.db.models import Count, Max, Prefetch
 
 from advisor.models import Client, ESGPreference, OnboardingDraft, RiskProfile
-from advisor.services.performance import Performance, household_performance
+from advisor.services.performance import Performance, household_performance, policy_split
 from portfolios.clock import firm_today
 from portfolios.core.errors import DomainError
 from portfolios.core.money import ZERO
@@ -431,17 +431,11 @@ def performance_fingerprint(*, household_id: int, firm: FirmSettings | None = No
     )
     firm = firm or FirmSettings.current()
     stamp = touched.timestamp() if isinstance(touched, datetime) else 0
-    # the policy benchmark follows the primary member's risk profile split
-    split = (
-        RiskProfile.objects.filter(client__household_id=household_id)
-        .order_by("client__created_at", "client_id")
-        .values_list("id", "equity_weight", "bond_weight", "cash_weight")
-        .first()
-    )
+    split = policy_split(household_id=household_id)  # the policy benchmark follows it
     return (
         f"{ledger['n']}:{ledger['last']}:{last_day}:{stamp:.6f}:"
         f"{firm.benchmark_symbol}:{firm.updated_at.timestamp():.0f}:"
-        f"{'/'.join(str(part) for part in split) if split else '-'}"
+        f"{'/'.join(f'{weight:.4f}' for weight in split) if split else '-'}"
     )
 
 
@@ -449,7 +443,7 @@ def household_performance_cached(
     *, household_id: int, firm: FirmSettings | None = None
 ) -> Performance:
     fingerprint = performance_fingerprint(household_id=household_id, firm=firm)
-    key = f"portal:performance:v2:{household_id}:{fingerprint}"
+    key = f"portal:performance:v3:{household_id}:{fingerprint}"
     cached = cache.get(key)
     if isinstance(cached, Performance):
         return cached

@@ -66,29 +66,31 @@ class Performance:
     net_flow: pd.Series
     daily_return: pd.Series
     cumulative_return: pd.Series
-    benchmark_symbol: str | None
     benchmark_return: pd.Series | None
     #: The benchmark's funds and weights: one fund at 1.0, or the policy blend's (weights sum to
-    #: at most 1; the rest is a sleeve with no fund, held as cash).
+    #: at most 1; the rest is a sleeve with no fund, held as cash); empty when there is none.
     benchmark_parts: tuple[tuple[str, float], ...] = ()
+
+    @property
+    def benchmark_symbol(self) -> str | None:
+        """The benchmark's (first) fund."""
+        return self.benchmark_parts[0][0] if self.benchmark_parts else None
+
+    @property
+    def benchmark_is_blend(self) -> bool:
+        return any(weight != 1.0 for _, weight in self.benchmark_parts)
 
     @property
     def benchmark_name(self) -> str | None:
         """How pages name the benchmark: "ZLCA", or "70% ZLCA, 27% ZAGB, 3% ZCSH" (a sleeve
         with no fund shows as cash: "70% ZLCA, 27% ZAGB, 3% cash")."""
-        if len(self.benchmark_parts) <= 1 and (
-            not self.benchmark_parts or self.benchmark_parts[0][1] == 1.0
-        ):
+        if not self.benchmark_is_blend:
             return self.benchmark_symbol
         names = [f"{weight:.0%} {symbol}" for symbol, weight in self.benchmark_parts]
         rest = 1.0 - sum(weight for _, weight in self.benchmark_parts)
         if rest > 1e-9:
             names.append(f"{rest:.0%} cash")
         return ", ".join(names)
-
-    @property
-    def benchmark_is_blend(self) -> bool:
-        return self.benchmark_name != self.benchmark_symbol
 
     @property
     def is_empty(self) -> bool:
@@ -165,12 +167,21 @@ def benchmark_asset(*, as_of: date | None = None) -> Asset | None:
     return firm_benchmark() or most_traded_fund(AssetClass.US_EQUITY, as_of=as_of)
 
 
-#: The asset class whose most traded fund stands for each sleeve of the policy benchmark.
-POLICY_SLEEVES = (
-    ("equity", AssetClass.US_EQUITY),
-    ("bond", AssetClass.BOND),
-    ("cash", AssetClass.CASH),
-)
+#: The asset class whose most traded fund stands for the equity, bond and cash sleeves of the
+#: policy benchmark, in the order of :func:`policy_split`.
+POLICY_SLEEVES = (AssetClass.US_EQUITY, AssetClass.BOND, AssetClass.CASH)
+
+
+def policy_split(*, household_id: int) -> tuple[float, float, float] | None:
+    """The equity, bond and cash weights of the household's primary member (the first client
+    with a risk profile, whose profile also drives the recommendation); ``None`` without one."""
+    row = (
+        RiskProfile.objects.filter(client__household_id=household_id)
+        .order_by("client__created_at", "client_id")
+        .values_list("equity_weight", "bond_weight", "cash_weight")
+        .first()
+    )
+    return None if row is None else (float(row[0]), float(row[1]), float(row[2]))
 
 
 def benchmark_parts(*, household_id: int, as_of: date | None = None) -> list[tuple[Asset, float]]:
@@ -178,24 +189,15 @@ def benchmark_parts(*, household_id: int, as_of: date | None = None) -> list[tup
     chosen = firm_benchmark()
     if chosen is not None:
         return [(chosen, 1.0)]
-    profile = (
-        RiskProfile.objects.filter(client__household_id=household_id)
-        .order_by("client__created_at", "client_id")
-        .first()
-    )
-    if profile is None:
+    split = policy_split(household_id=household_id)
+    if split is None:
         fund = most_traded_fund(AssetClass.US_EQUITY, as_of=as_of)
         return [] if fund is None else [(fund, 1.0)]
-    split = {
-        "equity": float(profile.equity_weight),
-        "bond": float(profile.bond_weight),
-        "cash": float(profile.cash_weight),
-    }
     parts: list[tuple[Asset, float]] = []
-    for sleeve, asset_class in POLICY_SLEEVES:
-        fund = most_traded_fund(asset_class, as_of=as_of) if split[sleeve] > 0 else None
+    for weight, asset_class in zip(split, POLICY_SLEEVES, strict=True):
+        fund = most_traded_fund(asset_class, as_of=as_of) if weight > 0 else None
         if fund is not None:
-            parts.append((fund, split[sleeve]))
+            parts.append((fund, weight))
     return parts
 
 
@@ -250,7 +252,7 @@ def household_performance(*, household_id: int, end: date | None = None) -> Perf
     )
     if not records:
         empty = pd.Series(dtype=float)
-        return Performance(empty, empty, empty, empty, None, None)
+        return Performance(empty, empty, empty, empty, None)
     parts = benchmark_parts(household_id=household_id, as_of=end)
     ledger = pd.DataFrame.from_records(
         records, columns=["date", "kind", "asset", "quantity", "price", "amount"]
@@ -298,7 +300,6 @@ def household_performance(*, household_id: int, end: date | None = None) -> Perf
         net_flow=flows.rename("net_flow"),
         daily_return=daily,
         cumulative_return=cumulative(daily).rename("cumulative_return"),
-        benchmark_symbol=parts[0][0].symbol if parts else None,
         benchmark_return=_benchmark_series(closes, parts, days),
         benchmark_parts=tuple((fund.symbol, weight) for fund, weight in parts),
     )

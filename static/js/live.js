@@ -221,12 +221,7 @@
     if (!el) { return; }
     var trace = el.data[0];
     var meta = el.layout.meta || {};
-    var colours = meta.colours;
-    if (!colours) {  // a figure cached before its colours travelled with it: the ones it has
-      colours = {};
-      var drawn = (trace.marker && trace.marker.colors) || [];
-      (trace.ids || []).forEach(function (id, i) { colours[id] = drawn[i]; });
-    }
+    var colours = meta.colours || {};
     var order = [];
     var members = {};
     rows.forEach(function (r) {
@@ -274,11 +269,11 @@
     var el = plotted("chart-drift");
     if (!el) { return; }
     var meta = el.layout.meta || {};
-    if (!meta.bars) { return; }  // a figure cached before the bars' settings travelled with it
+    if (!meta.bars) { return; }  // a figure from before the bars' settings travelled with it
     function gap(r) { return r.weight - r.target; }
     var largest = rows.slice().sort(function (a, b) {
       return Math.abs(gap(b)) - Math.abs(gap(a));
-    }).slice(0, meta.bars || 14);
+    }).slice(0, meta.bars);
     var shown = largest.filter(function (r) { return Math.abs(gap(r)) >= 0.0005; });
     if (!shown.length) { shown = largest; }
     shown.sort(function (a, b) { return gap(a) - gap(b); });
