@@ -19,6 +19,7 @@ from portfolios.models import (
     OPEN_PROPOSAL_STATUSES,
     Asset,
     AuditEvent,
+    FirmSettings,
     Position,
     ProposalReason,
     ProposalStatus,
@@ -38,11 +39,17 @@ class BookRow:
     clients: list[str]
     value: Decimal = ZERO
     drift: float | None = None
+    #: Whether ``drift`` exceeds the firm's rebalancing threshold (``FirmSettings.drift_threshold``).
+    drift_over: bool = False
     pending: int = 0
     oldest_pending: dt.datetime | None = None
     harvests: int = 0
     executing: int = 0
     alerts: list[str] = field(default_factory=list)
+
+    @property
+    def drift_pct(self) -> float | None:
+        return None if self.drift is None else self.drift * 100
 
     @property
     def urgency(self) -> float:
@@ -87,6 +94,7 @@ def client_book(*, user: Any) -> list[BookRow]:
             continue
         slot = slot_of.get(assets[asset_id].symbol, assets[asset_id].symbol)
         values[household_id][slot] = values[household_id].get(slot, ZERO) + qty * price.close
+    threshold = float(FirmSettings.current().drift_threshold)
     for household_id, row in rows.items():
         invested = sum(values[household_id].values(), ZERO)
         row.value = invested + cash[household_id]
@@ -104,6 +112,7 @@ def client_book(*, user: Any) -> list[BookRow]:
                 0.0, 1 - sum(target.values())
             )
             row.drift = drift_of(weights, slot_targets)
+            row.drift_over = row.drift > threshold
     pending = (
         RebalanceProposal.objects.filter(
             account__household_id__in=ids, status=ProposalStatus.PENDING

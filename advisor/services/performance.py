@@ -162,11 +162,6 @@ def firm_benchmark() -> Asset | None:
     return Asset.objects.filter(symbol__iexact=symbol).first() if symbol else None
 
 
-def benchmark_asset(*, as_of: date | None = None) -> Asset | None:
-    """The firm's benchmark, else the most traded US-equity fund over the last 60 days."""
-    return firm_benchmark() or most_traded_fund(AssetClass.US_EQUITY, as_of=as_of)
-
-
 #: The asset class whose most traded fund stands for the equity, bond and cash sleeves of the
 #: policy benchmark, in the order of :func:`policy_split`.
 POLICY_SLEEVES = (AssetClass.US_EQUITY, AssetClass.BOND, AssetClass.CASH)

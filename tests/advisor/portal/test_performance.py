@@ -9,7 +9,7 @@ import pytest
 
 from advisor.models import RiskProfile
 from advisor.services.performance import (
-    benchmark_asset,
+    benchmark_parts,
     household_performance,
     time_weighted_returns,
 )
@@ -191,12 +191,13 @@ def test_the_firms_benchmark_or_else_the_most_traded_us_equity_fund(fund, flat):
         symbol="BIGCO", asset_class=AssetClass.US_EQUITY, security_type=SecurityType.STOCK
     )
     PriceBarFactory(asset=stock, date=day(DAYS), close=Decimal("1000"), volume=10**9)
-    assert benchmark_asset() == fund  # the stock trades more, but is not a fund
+    account = AccountFactory(cash=Decimal("0"))  # its household has no risk profile
+    # the stock trades more, but is not a fund
+    assert benchmark_parts(household_id=account.household_id) == [(fund, 1.0)]
     firm = FirmSettings.current()
-    firm.benchmark_symbol = "QUIET"
+    firm.benchmark_symbol = "quiet"  # matched whatever its case
     firm.save()
-    assert benchmark_asset() == quiet
-    account = AccountFactory(cash=Decimal("0"))
+    assert benchmark_parts(household_id=account.household_id) == [(quiet, 1.0)]
     deposit(account, 0, "1000.00")
     trade(account, flat, 0, "20", "50")
     firm.benchmark_symbol = "GROW"

@@ -2,12 +2,14 @@
 
 import datetime as dt
 import re
+from decimal import Decimal
 
 from django.urls import reverse
 from django.utils.html import escape
 
 from advisor.services.proposals import proposal_build
-from portfolios.models import AuditEvent, ProposalStatus, RebalanceProposal
+from advisor.workspace_selectors import client_book
+from portfolios.models import AuditEvent, FirmSettings, ProposalStatus, RebalanceProposal
 from tests.advisor.services.market import AS_OF, NOW
 from tests.factories import PASSWORD, AdvisorUserFactory, ClientFactory
 
@@ -22,6 +24,24 @@ def test_book_lists_the_household_with_its_pending_proposal(client, book):
     page = client.get(reverse("workspace")).content.decode()
     assert book["client"].household.name in page
     assert f"#{proposal.pk}" in page
+
+
+def test_book_drift_reads_to_one_decimal_against_the_firms_threshold(client, book):
+    login(client, book["advisor"])
+    (row,) = client_book(user=book["advisor"])
+    assert row.drift is not None and 0.05 < row.drift < 0.95
+    badge = re.compile(r'<span class="badge (\w+)[^>]*>([\d.]+)%</span>')
+
+    def drift_badge() -> tuple[str, str]:
+        page = client.get(reverse("workspace")).content.decode()
+        (found,) = badge.findall(page)
+        return found
+
+    assert drift_badge() == ("warn", f"{row.drift * 100:.1f}")
+    firm = FirmSettings.current()
+    firm.drift_threshold = Decimal(f"{row.drift + 0.01:.4f}")  # the firm tolerates this much
+    firm.save()
+    assert drift_badge() == ("good", f"{row.drift * 100:.1f}")
 
 
 def test_review_page_shows_trades_checks_and_explanation(client, book):
