@@ -77,7 +77,7 @@ def _digest(*parts: Any) -> str:
 
 def _memo(name: str, parts: tuple[Any, ...], build: Callable[[], Chart | None]) -> Chart | None:
     """Build a chart once per distinct input: figures are the costly part of a page."""
-    key = f"portal:chart:v3:{name}:{_digest(*parts)}"
+    key = f"portal:chart:v4:{name}:{_digest(*parts)}"
     cached = cache.get(key)
     if isinstance(cached, tuple) and len(cached) == 2:
         return Chart(mark_safe(cached[0]), cached[1])  # noqa: S308 - stored escaped, see _safe_json
@@ -111,6 +111,11 @@ def _layout(**overrides: Any) -> dict[str, Any]:
 
 def _pct(x: float) -> str:
     return f"{x:+.1%}" if x else "0.0%"
+
+
+def _in_sentence(label: str) -> str:
+    """A label inside a sentence: "Bonds" reads "bonds", but "US equity" keeps its acronym."""
+    return label if label[:2].isupper() else label[:1].lower() + label[1:]
 
 
 def _thin(series: pd.Series) -> pd.Series:
@@ -307,7 +312,8 @@ def _allocation_chart(allocation: Allocation) -> Chart | None:
     )
     biggest = max(allocation.by_class, key=lambda c: c.weight)
     summary = (
-        f"The largest part of your portfolio is {biggest.label.lower()} at {biggest.weight:.0%}"
+        f"The largest part of your portfolio is {_in_sentence(biggest.label)} "
+        f"at {biggest.weight:.0%}"
     )
     summary += f" (target {biggest.target:.0%})." if allocation.has_target else "."
     return Chart(_safe_json(figure), summary)

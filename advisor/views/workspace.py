@@ -156,7 +156,7 @@ def _risk_rows(proposal: Any) -> list[tuple[str, str, str]]:
     """The risk table's rows, every measure a percentage of the account's value."""
     rows = []
     for label, key, places in (
-        ("Volatility (annual)", "volatility", 0),
+        ("Volatility (annual)", "volatility", 1),
         ("1-day VaR 95%", "var_95", 2),
         ("1-day expected shortfall 95%", "es_95", 2),
     ):

@@ -259,10 +259,15 @@
       if (!biggest || classes[cls].weight > biggest.weight) { biggest = classes[cls]; }
     });
     if (!biggest) { return; }
-    var text = "The largest part of your portfolio is " + biggest.label.toLowerCase() + " at " +
+    var text = "The largest part of your portfolio is " + inSentence(biggest.label) + " at " +
       fixed(biggest.weight * 100, 0) + "%";
     text += el.data.length > 1 ? " (target " + fixed(biggest.target * 100, 0) + "%)." : ".";
     setCaption(el, text);
+  }
+
+  // a label inside a sentence, as advisor/charts.py writes it: "bonds", but "US equity"
+  function inSentence(label) {
+    return /^[A-Z]{2}/.test(label) ? label : label.charAt(0).toLowerCase() + label.slice(1);
   }
 
   function updateDriftChart(rows, drift) {

@@ -55,9 +55,12 @@ def test_review_page_shows_trades_checks_and_explanation(client, book):
     # losses read −$1,234.56 as everywhere in the portal, never $-1,234.56
     assert any(t.estimated_gain < 0 for t in proposal.trades.all())
     assert "$-" not in page and "−$" in page and "\n," not in page  # "$0.00, long", no gap
-    # every risk measure a percentage, the daily ones to basis points
+    # every risk measure a percentage, the daily ones to basis points, volatility to one decimal
+    # as the dashboard writes it
     assert re.search(r'VaR 95%</th><td class="num">\d+\.\d\d%</td><td class="num">\d+\.\d\d%', page)
-    assert re.search(r'Volatility \(annual\)</th><td class="num">\d+%</td>', page)
+    assert re.search(
+        r'Volatility \(annual\)</th><td class="num">\d+\.\d%</td><td class="num">\d+\.\d%', page
+    )
     assert (
         "vendor/plotly.min.js" in page and "Plotly.newPlot" not in page
     )  # the bundle is linked, not inlined
