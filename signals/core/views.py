@@ -36,6 +36,11 @@ from signals.core.types import Signal, SignalKind
 DEFAULT_PRIOR_STRENGTH = 20.0
 
 
+def _signed_pct(x: float) -> str:
+    """``+1.2%`` or ``−1.2%`` (a minus sign, not a hyphen)."""
+    return f"{x:+.1%}".replace("-", "\u2212")
+
+
 @dataclass(frozen=True)
 class HitRate:
     """How often one signal kind's direction was right.
@@ -278,7 +283,8 @@ class View:
 
     @property
     def explanation(self) -> str:
-        """The view in a sentence, e.g. "positive news sentiment divergence on XOM tilted +1.2%"."""
+        """The view in a sentence, e.g. "positive news sentiment divergence on XOM tilted +1.2%"
+        (a negative tilt with a minus sign, "−1.2%", as the portal writes negative figures)."""
         parts = list(
             dict.fromkeys(
                 f"{'positive' if c.direction > 0 else 'negative'} {c.kind.label}"
@@ -286,11 +292,12 @@ class View:
             )
         )
         if self.form == "absolute":
-            return f"{' and '.join(parts)} on {self.assets[0]} tilted {self.tilt:+.1%}"
+            return f"{' and '.join(parts)} on {self.assets[0]} tilted {_signed_pct(self.tilt)}"
         kinds = " and ".join(dict.fromkeys(c.kind.label for c in self.contributions))
         return (
             f"{kinds}: long {self.assets[0]}, short {self.assets[1]} "
-            f"(hedge {abs(self.weights[1]) / abs(self.weights[0]):.2f}) tilted {self.tilt:+.1%}"
+            f"(hedge {abs(self.weights[1]) / abs(self.weights[0]):.2f}) "
+            f"tilted {_signed_pct(self.tilt)}"
         )
 
 

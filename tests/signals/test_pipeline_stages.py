@@ -203,7 +203,7 @@ def test_views_respect_the_cap_and_have_the_shape_recommendations_read(market):
         assert len(view["p"]) == len(snapshot.symbols)
         assert 0 < view["confidence"] <= 1 and isinstance(view["explanation"], str)
         assert view["kinds"] and all(isinstance(k, str) for k in view["kinds"])
-        assert f"tilted {view['tilt']:+.1%}" in view["explanation"]
+        assert f"tilted {view['tilt']:+.1%}".replace("-", "\u2212") in view["explanation"]
         exposure += np.abs(view["p"]) * abs(view["tilt"])
     assert exposure.max() <= 0.01 + 1e-12
     assert exposure.max() == pytest.approx(0.01)

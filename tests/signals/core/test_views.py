@@ -150,6 +150,21 @@ def test_one_signal_gives_one_absolute_view():
         views.P[0, 0] = 1.0
 
 
+def test_a_negative_tilt_reads_with_a_minus_sign():
+    views = build_views(
+        [signal("XOM", SignalKind.SENTIMENT_DIVERGENCE, -3.2, confidence=0.8)],
+        universe=UNIVERSE,
+        hit_rates=RATES,
+        max_tilt_per_asset=CAP,
+        horizon=WEEK,
+        as_of=NOW,
+    )
+    np.testing.assert_allclose(views.Q, [-CAP])
+    assert views.views[0].explanation == (
+        "negative news sentiment divergence on XOM tilted \u22122.0%"
+    )
+
+
 def test_signals_on_one_asset_combine_weighted_by_confidence():
     rates = {SignalKind.RSI: 0.75, SignalKind.MACD: 0.6, SignalKind.MEAN_REVERSION: 0.4}
     views = build_views(
