@@ -316,6 +316,7 @@ class RebalanceProposalAdmin(ReadOnlyAdmin):
         "status",
         "drift_before",
         "estimated_tax",
+        "estimated_tax_saving",
         "estimated_costs",
         "decided_by",
         "created_at",

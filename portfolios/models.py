@@ -778,6 +778,10 @@ class RebalanceProposal(PreparedSaves):
     realized_gain_short = CashField(default=Decimal("0.00"))
     realized_gain_long = CashField(default=Decimal("0.00"))
     estimated_tax = CashField(default=Decimal("0.00"))
+    estimated_tax_saving = CashField(
+        default=Decimal("0.00"),
+        help_text="A tax-loss harvest's estimated tax benefit, net of its trading costs",
+    )
     estimated_costs = CashField(default=Decimal("0.00"))
     risk_before = models.JSONField(default=dict)
     risk_after = models.JSONField(default=dict)

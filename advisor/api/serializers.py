@@ -464,6 +464,7 @@ class ProposalSerializer(serializers.ModelSerializer):
             "realized_gain_short",
             "realized_gain_long",
             "estimated_tax",
+            "estimated_tax_saving",
             "estimated_costs",
             "auto_approved",
             "decided_by",

@@ -666,6 +666,7 @@ def _store(
             realized_gain_short=cash(gain_short),
             realized_gain_long=cash(gain_long),
             estimated_tax=cash(estimated_tax),
+            estimated_tax_saving=cash(harvest_benefit) if harvest_benefit is not None else ZERO,
             estimated_costs=cash(costs),
             risk_before=_risk(plan.weights_before, market),
             risk_after=_risk(weights_after, market),

@@ -7,6 +7,7 @@ from decimal import Decimal
 
 import pytest
 import time_machine
+from django.urls import reverse
 
 from advisor.services.clients import esg_preference_save
 from advisor.services.proposals import (
@@ -19,7 +20,7 @@ from advisor.services.recommendations import recommendations_refresh
 from portfolios.models import HarvestBlock, ProposalReason, ProposalStatus, RealizedLot, WashSale
 from portfolios.services import holding_transfer_in
 from tests.advisor.services.market import AS_OF, NOW, build_market
-from tests.factories import AccountFactory, RiskProfileFactory
+from tests.factories import PASSWORD, AccountFactory, RiskProfileFactory
 from trading.services import proposal_execute
 
 D = Decimal
@@ -86,6 +87,28 @@ def test_a_harvest_realises_the_loss_and_blocks_the_fund(losing_book):
     assert "BOND" not in active_blocks(
         losing_book["household"].pk, NOW.date() + dt.timedelta(days=31)
     )
+
+
+def test_the_harvest_shows_its_tax_saving_to_the_advisor_and_the_client(losing_book, client):
+    with time_machine.travel(NOW, tick=False):
+        proposals_run(as_of=AS_OF, now=NOW)
+    proposal = losing_book["account"].proposals.get(status=ProposalStatus.PENDING)
+    saving = proposal.estimated_tax_saving
+    assert saving > 0 and proposal.estimated_tax == 0  # the loss saves tax; nothing is due
+    # the same figure the explanation gives
+    assert f"Estimated tax benefit ${saving:,.2f} net of trading costs." in proposal.explanation
+    assert client.login(username=losing_book["advisor"].username, password=PASSWORD)
+    page = client.get(reverse("workspace-proposal", args=[proposal.pk])).content.decode()
+    assert 'data-testid="tax-saving"' in page and f"${saving:,.2f}</span>" in page
+    book = client.get(reverse("workspace")).content.decode()
+    assert f"saves ${saving:,.2f}</span>" in book
+    api = client.get(reverse("api-proposal", args=[proposal.pk])).json()
+    assert Decimal(api["estimated_tax_saving"]) == saving
+    member = losing_book["household"].clients.first()
+    client.logout()
+    assert client.login(username=member.user.username, password=PASSWORD)
+    dashboard = client.get(reverse("household-dashboard", args=[losing_book["household"].pk]))
+    assert f"estimated tax saving ${saving:,.2f}" in dashboard.content.decode()
 
 
 def test_while_blocked_the_next_rebalance_never_buys_the_fund(losing_book):
