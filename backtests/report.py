@@ -231,10 +231,14 @@ def figures(run: BacktestRun, results: Sequence[BacktestResult]) -> dict[str, di
             }
         )
     if harvest_data:
-        out["harvests"] = {
-            "data": harvest_data,
-            "layout": _layout("Harvests: loss realised at each sale", y_format="$,.0f", height=300),
-        }
+        layout = _layout("Harvests: loss realised at each sale", y_format="$,.0f", height=300)
+        # over the whole window and from $0: a lone harvest would otherwise set both axes' scales
+        # to its own point (milliseconds and cents apart)
+        layout["yaxis"]["rangemode"] = "tozero"
+        days = results[0].series.get("days") or []
+        if days:
+            layout["xaxis"] = {"type": "date", "range": [days[0], days[-1]]}
+        out["harvests"] = {"data": harvest_data, "layout": layout}
     for i, r in enumerate(results):
         allocation = r.details.get("allocation") or {}
         weights = allocation.get("weights") or {}

@@ -18,6 +18,10 @@ REGIME_WINDOW = 20
 REGIME_LOOKBACK = 252
 
 
+#: What reports call :func:`equal_weight_index` (its series' name).
+EQUAL_WEIGHT_NAME = "equal-weighted index of the assets"
+
+
 def equal_weight_index(closes: pd.DataFrame) -> pd.Series:
     """An equal-weighted index of the columns (rebalanced daily; an asset joins at its first
     close), starting at 100; the benchmark when none is given.
@@ -32,7 +36,7 @@ def equal_weight_index(closes: pd.DataFrame) -> pd.Series:
     returns = closes.sort_index().pct_change(fill_method=None)
     mean = returns.mean(axis=1, skipna=True).fillna(0.0)
     mean.iloc[0] = 0.0
-    return (100.0 * (1.0 + mean).cumprod()).rename("benchmark")
+    return (100.0 * (1.0 + mean).cumprod()).rename(EQUAL_WEIGHT_NAME)
 
 
 def benchmark_regimes(

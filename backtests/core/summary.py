@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from backtests.core import metrics
-from backtests.core.regimes import benchmark_regimes, equal_weight_index
+from backtests.core.regimes import EQUAL_WEIGHT_NAME, benchmark_regimes, equal_weight_index
 from backtests.core.valuation import LedgerEntry, account_values, weights_by_day
 from portfolios.core.errors import InvalidInput
 
@@ -155,7 +155,7 @@ def summarise(
 
     if benchmark is None or benchmark.dropna().empty:
         bench = equal_weight_index(closes.drop(columns=[c for c in closes if c.startswith("CASH")]))
-        bench_name = "equal-weighted index of the assets"
+        bench_name = EQUAL_WEIGHT_NAME
     else:
         bench = benchmark.astype(float)
         bench.index = pd.DatetimeIndex(pd.to_datetime(bench.index))

@@ -5,14 +5,16 @@ import json
 from datetime import date, timedelta
 from decimal import Decimal
 
+import pandas as pd
 import pytest
 from django.urls import include, path
 
 from backtests.core.config import STRATEGIES, AccountSetup, strategy_named
+from backtests.core.regimes import EQUAL_WEIGHT_NAME, equal_weight_index
 from backtests.core.walkforward import WalkForwardSpec
 from backtests.market import MarketSource
 from backtests.models import BacktestResult, ResultRole, ResultStatus, RunKind, RunStatus
-from backtests.report import report_html, report_json
+from backtests.report import figures, report_html, report_json
 from backtests.services import (
     backtest_market_forget,
     backtest_run_create,
@@ -155,6 +157,36 @@ def test_compare_summary_values_harvesting_and_renders():
     assert len(inline) < len(page) / 10  # the page version loads plotly.js as a static file
 
 
+def test_a_lone_harvest_is_charted_over_the_whole_window_from_zero():
+    run = backtest_run_create(
+        name="One harvest",
+        strategies=[STRATEGIES["drift_harvest"]],
+        source=PRICES,
+        start=date(2010, 1, 1),
+        end=date(2010, 12, 31),
+    )
+    (result,) = run.results.all()
+    _finish(result, 0.05, [100.0, 101.0, 99.0])
+    result.details["harvests"] = [
+        {"day": result.series["days"][1], "realised": -2899.0, "sold": "AAA", "bought": "BBB"}
+    ]
+    result.save()
+    run = backtest_run_finish(run_id=run.pk)
+    chart = figures(run, list(run.results.all()))["harvests"]
+    assert chart["data"][0]["y"] == [2899.0]
+    assert chart["layout"]["yaxis"]["rangemode"] == "tozero"
+    days = result.series["days"]
+    assert chart["layout"]["xaxis"]["range"] == [days[0], days[-1]] and days[0] != days[-1]
+
+
+def test_the_equal_weighted_benchmark_is_named_as_such():
+    days = pd.date_range("2020-01-01", periods=3)
+    closes = pd.DataFrame({"A": [1.0, 2.0, 2.0], "B": [1.0, 1.0, 0.5]}, index=days)
+    index = equal_weight_index(closes)
+    assert index.name == EQUAL_WEIGHT_NAME == "equal-weighted index of the assets"
+    assert index.tolist() == pytest.approx([100.0, 150.0, 112.5])
+
+
 def test_a_failed_replay_is_reported():
     run = backtest_run_create(
         name="Fail",
@@ -196,6 +228,11 @@ def test_the_page_is_for_advisors_and_starts_a_run(client, demo_market, monkeypa
 
     for field in BacktestForm.base_fields:  # the form is laid out by hand: none left out
         assert f'name="{field}"'.encode() in page.content, field
+    html = page.content.decode()
+    # strategies by name, not by identifier; the workspace's navigation marks where we are
+    assert "Rebalance on drift, harvest losses" in html and "drift harvest" not in html
+    assert '<a href="/workspace/backtests/" aria-current="page">Backtests</a>' in html
+    assert '<a href="/workspace/">Client book</a>' in html
     response = client.post(
         "/workspace/backtests/",
         {

@@ -24,6 +24,10 @@ def test_book_lists_the_household_with_its_pending_proposal(client, book):
     page = client.get(reverse("workspace")).content.decode()
     assert book["client"].household.name in page
     assert f"#{proposal.pk}" in page
+    # one navigation on every workspace page: the book, the backtests, the password
+    assert '<a href="/workspace/" aria-current="page">Client book</a>' in page
+    assert '<a href="/workspace/backtests/">Backtests</a>' in page
+    assert '<a href="/accounts/password/change/">Password</a>' in page
 
 
 def test_book_drift_reads_to_one_decimal_against_the_firms_threshold(client, book):
