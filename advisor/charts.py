@@ -80,14 +80,16 @@ def _memo(name: str, parts: tuple[Any, ...], build: Callable[[], Chart | None]) 
     key = f"portal:chart:v4:{name}:{_digest(*parts)}"
     cached = cache.get(key)
     if isinstance(cached, tuple) and len(cached) == 2:
-        return Chart(mark_safe(cached[0]), cached[1])  # noqa: S308 - stored escaped, see _safe_json
+        return Chart(mark_safe(cached[0]), cached[1])  # noqa: S308 - stored escaped, see safe_json
     chart = build()
     if chart is not None:
         cache.set(key, (str(chart.figure_json), chart.summary), CHART_CACHE_SECONDS)
     return chart
 
 
-def _safe_json(figure: Any) -> SafeString:
+def safe_json(figure: Any) -> SafeString:
+    """A Plotly figure as JSON safe inside ``<script type="application/json">``: ``<``, ``>`` and
+    ``&`` escaped, so no text in it (a symbol, a name) can close the tag."""
     text = figure.to_json(validate=False, pretty=False)
     for raw, escaped in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026")):
         text = text.replace(raw, escaped)
@@ -213,7 +215,7 @@ def _performance_chart(performance: Performance) -> Chart | None:
         if performance.benchmark_is_blend:
             summary += " (your risk profile's split, rebalanced daily)"
     summary += f"; its value is now ${float(performance.value.iloc[-1]):,.0f}."
-    return Chart(_safe_json(figure), summary)
+    return Chart(safe_json(figure), summary)
 
 
 def _sunburst_frame(
@@ -316,7 +318,7 @@ def _allocation_chart(allocation: Allocation) -> Chart | None:
         f"at {biggest.weight:.0%}"
     )
     summary += f" (target {biggest.target:.0%})." if allocation.has_target else "."
-    return Chart(_safe_json(figure), summary)
+    return Chart(safe_json(figure), summary)
 
 
 def drift_chart(allocation: Allocation) -> Chart | None:
@@ -372,7 +374,7 @@ def _drift_chart(allocation: Allocation) -> Chart | None:
     )
     if len(allocation.rows) > len(rows):
         summary += f" The chart shows the {len(rows)} largest gaps."
-    return Chart(_safe_json(figure), summary)
+    return Chart(safe_json(figure), summary)
 
 
 def frontier_chart(
@@ -450,7 +452,7 @@ def _frontier_chart(
         f"{volatility:.1%} volatility; your ESG and allocation limits keep it at or below the "
         "frontier."
     )
-    return Chart(_safe_json(figure), summary)
+    return Chart(safe_json(figure), summary)
 
 
 def projection_chart(outlook: GoalOutlook) -> Chart | None:
@@ -543,4 +545,4 @@ def _projection_chart(outlook: GoalOutlook) -> Chart:
         f"the median outcome is ${final[50]:,.0f}; one outcome in ten is below ${final[10]:,.0f} "
         f"and one in ten above ${final[90]:,.0f}."
     )
-    return Chart(_safe_json(figure), summary)
+    return Chart(safe_json(figure), summary)

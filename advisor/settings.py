@@ -11,6 +11,7 @@ Two runtime modes, chosen by the environment only:
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from pathlib import Path
@@ -257,6 +258,9 @@ SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=60 * 60 * 8)
+#: How long an API token works after it was issued; signing in again then issues a new one. A
+#: password change or reset revokes the user's token at once.
+API_TOKEN_LIFETIME_DAYS: int = env.int("API_TOKEN_LIFETIME_DAYS", default=30)
 CSRF_COOKIE_HTTPONLY = False  # the live pages read it to send X-CSRFToken
 SILENCED_SYSTEM_CHECKS: list[str] = []
 
@@ -268,7 +272,22 @@ else:
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="advice@localhost")
 
 # --- REST API ---------------------------------------------------------------------------------------
+#: Trusted reverse proxies in front of the app, each appending to X-Forwarded-For (0: none, and the
+#: client's address is the connection's). Sign-in limits and throttles key on that address, so a
+#: client cannot pick it by sending the header itself.
+NUM_PROXIES: int = env.int("DJANGO_NUM_PROXIES", default=0)
+#: Who may read /metrics without signing in as staff: the Prometheus scrapers' networks.
+METRICS_ALLOWED_NETWORKS: list[str] = env.list(
+    "METRICS_ALLOWED_NETWORKS",
+    default=["127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7"],
+)
+for _network in METRICS_ALLOWED_NETWORKS:  # a typo fails at start-up, not on the first scrape
+    try:
+        ipaddress.ip_network(_network)
+    except ValueError as _error:
+        raise ImproperlyConfigured(f"METRICS_ALLOWED_NETWORKS: {_error}") from None
 REST_FRAMEWORK = {
+    "NUM_PROXIES": NUM_PROXIES,
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
@@ -303,6 +322,10 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    # ids in paths (advisor.converters): whole numbers up to 2**63 - 1
+    "PATH_CONVERTER_OVERRIDES": {
+        "id": {"type": "integer", "format": "int64", "minimum": 0, "maximum": 2**63 - 1}
+    },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "advisor.api.schema.document_errors",

@@ -5,6 +5,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+import advisor.converters  # noqa: F401  (registers <id:...>)
 from advisor.api.login_limits import RateLimitedLoginView
 from advisor.views import health, onboarding, pages
 
@@ -12,17 +13,17 @@ urlpatterns = [
     path("", pages.home, name="home"),
     path("portal/", pages.client_dashboard, name="client-dashboard"),
     path(
-        "portal/households/<int:household_id>/",
+        "portal/households/<id:household_id>/",
         pages.household_dashboard,
         name="household-dashboard",
     ),
     path(
-        "portal/households/<int:household_id>/live/",
+        "portal/households/<id:household_id>/live/",
         pages.household_live,
         name="household-live",
     ),
     path(
-        "portal/households/<int:household_id>/form-8949/<int:year>.csv",
+        "portal/households/<id:household_id>/form-8949/<int:year>.csv",
         pages.form_8949_csv,
         name="form-8949-csv",
     ),
@@ -67,5 +68,5 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("healthz", health.healthz, name="healthz"),
-    path("", include("django_prometheus.urls")),
+    path("metrics", health.metrics, name="prometheus-django-metrics"),
 ]

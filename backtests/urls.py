@@ -2,11 +2,12 @@
 
 from django.urls import path
 
+import advisor.converters  # noqa: F401  (registers <id:...>)
 from backtests import views
 
 urlpatterns = [
     path("", views.backtest_list, name="backtest-list"),
-    path("<int:run_id>/", views.backtest_detail, name="backtest-detail"),
-    path("<int:run_id>/report.html", views.backtest_report, name="backtest-report"),
-    path("<int:run_id>/report.json", views.backtest_json, name="backtest-json"),
+    path("<id:run_id>/", views.backtest_detail, name="backtest-detail"),
+    path("<id:run_id>/report.html", views.backtest_report, name="backtest-report"),
+    path("<id:run_id>/report.json", views.backtest_json, name="backtest-json"),
 ]

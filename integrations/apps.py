@@ -17,7 +17,7 @@ class IntegrationsConfig(AppConfig):
             user_logged_out,
             user_login_failed,
         )
-        from django.db.models.signals import post_delete, post_save
+        from django.db.models.signals import post_delete, post_save, pre_save
         from rest_framework.authtoken.models import Token
 
         from advisor.api import authentication
@@ -35,6 +35,11 @@ class IntegrationsConfig(AppConfig):
                 sender=user_model,
                 dispatch_uid=f"integrations.token_cache.user.{signal is post_save}",
             )
+        pre_save.connect(
+            authentication.on_user_saving,
+            sender=user_model,
+            dispatch_uid="integrations.token_revoke.password",
+        )
         post_delete.connect(
             authentication.on_token_deleted,
             sender=Token,

@@ -24,10 +24,13 @@ class Login:
 
 
 def client_address(request: HttpRequest | None) -> str:
-    """The client's IP address as the server saw it (``REMOTE_ADDR``; the proxy sets it)."""
+    """The client's IP address, as the sign-in limits read it (``REMOTE_ADDR``, or the address
+    the nearest trusted proxy saw when ``DJANGO_NUM_PROXIES`` is set)."""
     if request is None:
         return ""
-    return str(request.META.get("REMOTE_ADDR", ""))
+    from advisor.api.login_limits import client_address as address_of
+
+    return address_of(request)
 
 
 def _concrete(user: Any) -> Any:

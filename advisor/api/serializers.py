@@ -119,6 +119,7 @@ class TokenRequest(StrictInput, serializers.Serializer):
 
 class TokenResponse(serializers.Serializer):
     token = serializers.CharField()
+    expires_at = serializers.DateTimeField(help_text="When the token stops working")
     user_id = serializers.IntegerField()
     username = serializers.CharField()
     role = serializers.CharField()

@@ -99,10 +99,10 @@ def household_live(request: HttpRequest, household_id: int) -> HttpResponse:
 @require_GET
 def form_8949_csv(request: HttpRequest, household_id: int, year: int) -> HttpResponse:
     """The household's Form 8949 rows for ``year`` as a CSV download."""
-    from portfolios.tax_reports import tax_report, tax_report_csv
+    from portfolios.tax_reports import FIRST_TAX_YEAR, tax_report, tax_report_csv
 
     household = _visible_household(request, household_id)
-    if not 1900 <= year <= firm_today().year:
+    if not FIRST_TAX_YEAR <= year <= firm_today().year:
         raise Http404(f"no tax year {year}")
     report = tax_report(household_id=household.pk, year=year)
     slug = re.sub(r"[^a-z0-9]+", "-", household.name.lower()).strip("-") or "household"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
@@ -12,10 +11,12 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.safestring import SafeString
 from django.views.decorators.http import require_POST
 
 from advisor import workspace_selectors as ws
 from advisor.api.filters import whole_number
+from advisor.charts import safe_json
 from advisor.models import Role
 from advisor.services.proposals import proposal_approve, proposal_reject, proposal_reprice
 from portfolios.core.errors import DomainError, InvalidInput
@@ -40,7 +41,7 @@ def client_book(request: HttpRequest) -> HttpResponse:
     )
 
 
-def _weights_chart(proposal: Any) -> str:
+def _weights_chart(proposal: Any) -> SafeString:
     import plotly.graph_objects as go
 
     symbols = sorted(
@@ -84,7 +85,7 @@ def _weights_chart(proposal: Any) -> str:
         paper_bgcolor="rgba(0,0,0,0)",
         plot_bgcolor="rgba(0,0,0,0)",
     )
-    return json.dumps(figure.to_plotly_json(), default=str)
+    return safe_json(figure)
 
 
 @login_required

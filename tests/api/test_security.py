@@ -12,6 +12,7 @@ from django.urls import resolve
 from rest_framework.authtoken.models import Token
 
 from advisor.api import login_limits
+from advisor.api.authentication import token_cache_forget
 from advisor.api.login_limits import RateLimitedLoginView
 from advisor.logging import RedactSecretsFilter
 from portfolios.models import AuditEvent
@@ -53,12 +54,13 @@ def test_token_requests_need_no_csrf_token():
 # -- the API token endpoint -------------------------------------------------------------------------
 
 
-def token_request(username, password, address):
+def token_request(username, password, address, **headers):
     return api_client().post(
         "/api/v1/auth/token/",
         {"username": username, "password": password},
         format="json",
         REMOTE_ADDR=address,
+        **headers,
     )
 
 
@@ -133,6 +135,73 @@ def test_token_sign_ins_are_throttled_per_address(monkeypatch):
     ):
         codes = [token_request(user.username, PASSWORD, address).status_code for _ in range(4)]
     assert codes == [200, 200, 200, 429]
+
+
+def test_a_client_cannot_choose_its_address_with_x_forwarded_for(monkeypatch):
+    """Without trusted proxies the connection's address counts, whatever the header says: a
+    fresh X-Forwarded-For on every request neither escapes the throttle nor the failure limit."""
+    from django.conf import settings
+
+    from advisor.api import throttling
+
+    frozen = throttling.time.time() // 60 * 60 + 30
+    monkeypatch.setattr(throttling.time, "time", lambda: frozen)
+    rates = {**settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], "login": "3/minute"}
+    user = UserFactory()
+    address = random_address()
+    with override_settings(
+        REST_FRAMEWORK={**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": rates}
+    ):
+        codes = [
+            token_request(
+                user.username, PASSWORD, address, HTTP_X_FORWARDED_FOR=random_address()
+            ).status_code
+            for _ in range(4)
+        ]
+    assert codes == [200, 200, 200, 429]
+    other = UserFactory()
+    spoofed = [
+        token_request(other.username, "wrong", address, HTTP_X_FORWARDED_FOR=random_address())
+        for _ in range(login_limits.FAILURE_LIMIT + 1)
+    ]
+    assert spoofed[-1].status_code == 429
+
+
+def test_behind_a_trusted_proxy_the_address_it_saw_counts():
+    from django.conf import settings
+
+    proxy, client, forged = "10.0.0.1", random_address(), random_address()
+    request = BrowserClient().get("/healthz").wsgi_request
+    request.META.update(REMOTE_ADDR=proxy, HTTP_X_FORWARDED_FOR=f"{forged}, {client}")
+    assert login_limits.client_address(request) == proxy  # no trusted proxies: the connection
+    with override_settings(
+        NUM_PROXIES=1, REST_FRAMEWORK={**settings.REST_FRAMEWORK, "NUM_PROXIES": 1}
+    ):
+        assert login_limits.client_address(request) == client  # what the proxy appended
+        user = UserFactory()
+        for _ in range(login_limits.FAILURE_LIMIT):
+            token_request(user.username, "wrong", proxy, HTTP_X_FORWARDED_FOR=client)
+        blocked = token_request(user.username, PASSWORD, proxy, HTTP_X_FORWARDED_FOR=client)
+        elsewhere = token_request(
+            user.username, PASSWORD, proxy, HTTP_X_FORWARDED_FOR=random_address()
+        )
+    assert blocked.status_code == 429 and elsewhere.status_code == 200
+
+
+def test_an_address_spraying_many_usernames_is_refused(monkeypatch):
+    monkeypatch.setattr(login_limits, "ADDRESS_FAILURE_LIMIT", 6)
+    address = random_address()
+    users = [UserFactory() for _ in range(3)]
+    for user in users:  # two wrong passwords each: under the per-username limit
+        for _ in range(2):
+            assert token_request(user.username, "wrong", address).status_code == 400
+    fresh = UserFactory()
+    blocked = token_request(fresh.username, PASSWORD, address)
+    assert blocked.status_code == 429
+    assert "from your network" in blocked.json()["error"]["message"]
+    # a success elsewhere does not clear the address's count, and other addresses are free
+    assert token_request(fresh.username, PASSWORD, random_address()).status_code == 200
+    assert token_request(fresh.username, PASSWORD, address).status_code == 429
 
 
 def test_requests_without_valid_credentials_are_throttled_per_address(monkeypatch):
@@ -318,6 +387,47 @@ def test_an_inactive_users_token_stops_working():
     response = api.get("/api/v1/households/")
     assert response.status_code == 401
     assert response.json()["error"]["code"] == "authentication_failed"
+
+
+def test_a_token_expires_and_signing_in_again_issues_a_new_one():
+    import datetime as dt
+
+    from django.utils import timezone
+
+    user = UserFactory()
+    address = random_address()
+    first = token_request(user.username, PASSWORD, address).json()
+    expires = dt.datetime.fromisoformat(first["expires_at"])
+    assert dt.timedelta(days=29) < expires - timezone.now() <= dt.timedelta(days=30)
+    api = api_client()
+    api.credentials(HTTP_AUTHORIZATION=f"Token {first['token']}")
+    assert api.get("/api/v1/households/").status_code == 200
+    Token.objects.filter(key=first["token"]).update(
+        created=timezone.now() - dt.timedelta(days=30, seconds=1)
+    )
+    token_cache_forget(keys=[first["token"]])  # as after TOKEN_CACHE_SECONDS
+    refused = api.get("/api/v1/households/")
+    assert refused.status_code == 401
+    assert "expired" in refused.json()["error"]["message"]
+    second = token_request(user.username, PASSWORD, address).json()
+    assert second["token"] != first["token"]
+    api.credentials(HTTP_AUTHORIZATION=f"Token {second['token']}")
+    assert api.get("/api/v1/households/").status_code == 200
+
+
+def test_a_password_change_revokes_the_token():
+    advisor = AdvisorUserFactory()
+    api = api_client(advisor)
+    assert api.get("/api/v1/households/").status_code == 200
+    advisor.last_login = advisor.date_joined
+    advisor.save(update_fields=["last_login"])  # a sign-in's stamp changes nothing
+    advisor.first_name = "Renamed"
+    advisor.save()  # nor does any other change
+    assert api.get("/api/v1/households/").status_code == 200
+    advisor.set_password("a-new-long-password-1")
+    advisor.save()
+    assert not Token.objects.filter(user=advisor).exists()
+    assert api.get("/api/v1/households/").status_code == 401
 
 
 def test_an_advisor_of_one_client_in_a_shared_household_sees_it_once():

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from django.contrib.auth import authenticate, user_logged_in
 from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework.authtoken.models import Token
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from advisor.api.authentication import token_expires_at, token_fresh
 from advisor.api.exceptions import TooManyFailedLogins
 from advisor.api.login_limits import (
     blocked_message,
@@ -26,6 +26,9 @@ from portfolios.core.errors import InvalidInput
 
 class TokenCreate(ApiDefaults, APIView):
     """Your API token (created on first use): send it as ``Authorization: Token <token>``.
+
+    It works until ``expires_at`` (``API_TOKEN_LIFETIME_DAYS`` after it was issued; signing in
+    after that issues a new one), and a password change or reset revokes it.
 
     Sign-ins are rate-limited per address, and a username is refused from an address for a while
     after repeated failures (429). Every attempt is in the audit log.
@@ -59,11 +62,12 @@ class TokenCreate(ApiDefaults, APIView):
             login_failure_record(username=username, address=address)
             raise InvalidInput("the username or password is wrong", code="invalid_credentials")
         login_failures_clear(username=username, address=address)
-        token, _ = Token.objects.get_or_create(user=user)
+        token = token_fresh(user)
         user_logged_in.send(sender=type(user), request=request._request, user=user)
         return Response(
             {
                 "token": token.key,
+                "expires_at": token_expires_at(token),
                 "user_id": user.pk,
                 "username": user.get_username(),
                 "role": user.role,

@@ -164,6 +164,10 @@ def test_realised_gains_and_the_form_8949_download(client, people):
     assert "1500.00" in expected and "-100.00" in expected
     future = reverse("form-8949-csv", args=[people.mine.household_id, year + 1])
     assert client.get(future).status_code == 404
+    before_income_tax = reverse("form-8949-csv", args=[people.mine.household_id, 1905])
+    assert client.get(before_income_tax).status_code == 404  # not a 500 from the tax engine
+    beyond_64_bits = f"/portal/households/{2**64}/form-8949/{year}.csv"
+    assert client.get(beyond_64_bits).status_code == 404
 
 
 def test_proposals_are_shown_read_only_with_the_advisors_note(client, people):

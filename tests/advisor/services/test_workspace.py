@@ -1,6 +1,7 @@
 """The advisor workspace: book, review page, single and bulk approval, access."""
 
 import datetime as dt
+import json
 import re
 from decimal import Decimal
 
@@ -77,6 +78,30 @@ def test_review_page_shows_trades_checks_and_explanation(client, book):
     RebalanceProposal.objects.filter(pk=proposal.pk).update(drift_before=0.38, drift_after=0.002)
     page = client.get(reverse("workspace-proposal", args=[proposal.pk])).content.decode()
     assert '<span class="kpi-value">38.0% → 0.2%</span>' in page
+
+
+def test_ids_beyond_64_bits_are_not_found(client, book):
+    login(client, book["advisor"])
+    huge = 10**20
+    assert client.get(f"/workspace/proposals/{huge}/").status_code == 404
+    decided = client.post(f"/workspace/proposals/{huge}/decide/", {"decision": "approve"})
+    assert decided.status_code == 404
+    assert client.get(f"/workspace/backtests/{huge}/").status_code == 404
+    assert client.get(f"/portal/households/{huge}/").status_code == 404
+    assert client.get(f"/api/v1/proposals/{huge}/").json()["error"]["code"] == "not_found"
+
+
+def test_the_weights_chart_cannot_close_its_script_tag(client, book):
+    proposal = proposal_build(account_id=book["account"].pk, as_of=AS_OF, now=NOW)
+    hostile = "</script><b>x"  # a symbol as staff could type it in the admin
+    RebalanceProposal.objects.filter(pk=proposal.pk).update(
+        weights_before={**proposal.weights_before, hostile: 0.01}
+    )
+    login(client, book["advisor"])
+    page = client.get(reverse("workspace-proposal", args=[proposal.pk])).content.decode()
+    data = page.split('id="weights-data">', 1)[1].split("</script>", 1)[0]
+    assert "<" not in data and hostile in json.loads(data)["data"][0]["x"]
+    assert "<b>x" not in page
 
 
 def test_execution_costs_print_negatives_as_the_portal_does(client, book):
