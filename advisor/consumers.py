@@ -3,6 +3,12 @@
 A consumer authenticates the session, works out which groups the user may listen to (a client
 their own household, an advisor their clients' households and their own advisor group), joins them
 and forwards the typed events that services publish after commit (``portfolios.live``).
+
+Access can change while a socket is open: the session ends (sign-out, a password change), the
+user is deactivated, a client moves to another advisor. Every :data:`ACCESS_RECHECK_SECONDS` the
+consumer works the groups out again: it leaves the ones the user may no longer hear, and closes
+(4401 or 4403) when the session or the user is gone or nothing is left. Relaying an event still
+touches no database.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ from typing import Any
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.conf import settings
 
 from advisor.api.filters import whole_number
 from advisor.selectors import live_groups_for_user
@@ -21,6 +28,30 @@ from portfolios.live import LIVE_MESSAGE_TYPE, register_server_loop
 CLOSE_UNAUTHORISED = 4401
 CLOSE_FORBIDDEN = 4403
 
+#: How often an open socket's access is worked out again (see the module's docstring).
+ACCESS_RECHECK_SECONDS = 60.0
+
+
+def _session_alive(scope: dict[str, Any]) -> bool:
+    from importlib import import_module
+
+    key = getattr(scope.get("session"), "session_key", None)
+    if not key:
+        return False
+    store = import_module(settings.SESSION_ENGINE).SessionStore
+    return bool(store().exists(key))
+
+
+def _groups_now(scope: dict[str, Any], household_id: int | None) -> tuple[int, list[str]]:
+    """(close code or 0, the groups the scope's user may hear now)."""
+    from django.contrib.auth import get_user_model
+
+    user = get_user_model().objects.filter(pk=scope["user"].pk, is_active=True).first()
+    if user is None or not _session_alive(scope):
+        return CLOSE_UNAUTHORISED, []
+    groups = live_groups_for_user(user=user, household_id=household_id)
+    return (0 if groups else CLOSE_FORBIDDEN), groups
+
 
 class LiveConsumer(AsyncJsonWebsocketConsumer):
     """``/ws/live/`` (optionally ``?household=<id>`` to narrow an advisor to one household)."""
@@ -29,6 +60,7 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
 
     async def connect(self) -> None:
         self.groups_joined = []
+        self.recheck: asyncio.Task[None] | None = None
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
             await self.close(code=CLOSE_UNAUTHORISED)
@@ -55,10 +87,26 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
             await self.channel_layer.group_add(group, self.channel_name)
             self.groups_joined.append(group)
         await self.send_json({"event": "subscribed", "payload": {"groups": len(groups)}})
+        self.recheck = asyncio.create_task(self._recheck_access(household_id))
+
+    async def _recheck_access(self, household_id: int | None) -> None:
+        while True:
+            await asyncio.sleep(ACCESS_RECHECK_SECONDS)
+            code, allowed = await database_sync_to_async(_groups_now)(self.scope, household_id)
+            for group in [g for g in self.groups_joined if g not in allowed]:
+                await self.channel_layer.group_discard(group, self.channel_name)
+                self.groups_joined.remove(group)
+            if code:
+                await self.close(code=code)
+                return
 
     async def disconnect(self, code: int) -> None:
+        recheck = getattr(self, "recheck", None)
+        if recheck is not None and recheck is not asyncio.current_task():
+            recheck.cancel()
         for group in getattr(self, "groups_joined", []):
             await self.channel_layer.group_discard(group, self.channel_name)
+        self.groups_joined = []
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         # Channels closes stale database connections before every handler, through the one

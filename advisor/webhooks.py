@@ -378,6 +378,21 @@ def _post(
         return None, f"{type(exc).__name__}: {reason}"
 
 
+def _refusal(endpoint: WebhookEndpoint, household_id: int | None) -> str:
+    """Why a queued delivery may no longer go out ("" when it may): checked at every attempt, as
+    retries run for hours after the event and the owner's access may have changed since."""
+    if not endpoint.is_active:
+        return "the endpoint is disabled"
+    if not endpoint.owner.is_active:
+        return "the endpoint's owner is deactivated"
+    if (
+        household_id is not None
+        and not households_visible_to(user=endpoint.owner).filter(pk=household_id).exists()
+    ):
+        return "the endpoint's owner no longer sees this household"
+    return ""
+
+
 def webhook_delivery_attempt(
     *, delivery_id: int, now: datetime | None = None, timeout: float = TIMEOUT_SECONDS
 ) -> AttemptOutcome:
@@ -392,17 +407,20 @@ def webhook_delivery_attempt(
         pk=delivery_id,
         status__in=[DeliveryStatus.PENDING, DeliveryStatus.RETRYING],
     ).update(status=DeliveryStatus.SENDING, attempts=F("attempts") + 1, last_attempt_at=now)
-    delivery = WebhookDelivery.objects.select_related("endpoint").filter(pk=delivery_id).first()
+    delivery = (
+        WebhookDelivery.objects.select_related("endpoint", "endpoint__owner")
+        .filter(pk=delivery_id)
+        .first()
+    )
     if delivery is None:
         return AttemptOutcome(attempted=False, status="missing")
     if not claimed:
         return AttemptOutcome(attempted=False, status=delivery.status)
     endpoint = delivery.endpoint
-    if not endpoint.is_active:
+    refused = _refusal(endpoint, delivery.household_id)
+    if refused:
         WebhookDelivery.objects.filter(pk=delivery.pk).update(
-            status=DeliveryStatus.FAILED,
-            last_error="the endpoint is disabled",
-            next_attempt_at=None,
+            status=DeliveryStatus.FAILED, last_error=refused, next_attempt_at=None
         )
         return AttemptOutcome(attempted=False, status=DeliveryStatus.FAILED)
     body = delivery.body.encode()

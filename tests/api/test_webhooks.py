@@ -395,6 +395,26 @@ def test_a_delivery_to_a_name_that_resolves_internally_is_refused_unsent(setting
     assert delivery.last_error.startswith("refused: localhost is the internal address")
 
 
+@pytest.mark.parametrize("change", ["owner deactivated", "client moved to another advisor"])
+def test_a_queued_delivery_is_not_sent_once_its_owner_may_no_longer_see_it(queued, change):
+    with Receiver([204]) as receiver:
+        delivery = delivery_to(receiver.url)
+        owner = delivery.endpoint.owner
+        if change == "owner deactivated":
+            owner.is_active = False
+            owner.save()
+            reason = "the endpoint's owner is deactivated"
+        else:
+            for client in owner.advised_clients.all():
+                client.advisor = AdvisorUserFactory()
+                client.save()
+            reason = "the endpoint's owner no longer sees this household"
+        outcome = webhook_delivery_attempt(delivery_id=delivery.pk)
+    assert outcome.attempted is False and receiver.received == []
+    delivery.refresh_from_db()
+    assert delivery.status == DeliveryStatus.FAILED and delivery.last_error == reason
+
+
 def test_an_endpoint_can_be_registered_switched_off(queued):
     api = api_client(AdvisorUserFactory())
     created = api.post(

@@ -133,3 +133,55 @@ async def test_a_signed_out_session_is_refused():
     socket = _connect("/ws/live/", [(b"cookie", cookie)])
     connected, code = await socket.connect()
     assert not connected and code == 4401
+
+
+# -- access that changes while the socket is open ----------------------------------------------------
+
+
+@pytest.fixture
+def quick_recheck(monkeypatch):
+    from advisor import consumers
+
+    monkeypatch.setattr(consumers, "ACCESS_RECHECK_SECONDS", 0.2)
+
+
+@pytest.mark.usefixtures("quick_recheck")
+async def test_a_client_moved_to_another_advisor_is_no_longer_heard():
+    moved = await sync_to_async(ClientFactory)()
+    advisor = moved.advisor
+    stays = await sync_to_async(ClientFactory)(advisor=advisor)
+    cookie = await sync_to_async(_cookie)(advisor)
+    socket = _connect("/ws/live/", [(b"cookie", cookie)])
+    connected, _ = await socket.connect()
+    assert connected and (await socket.receive_json_from(timeout=5))["event"] == "subscribed"
+    moved.advisor = await sync_to_async(AdvisorUserFactory)()
+    await sync_to_async(moved.save)()
+    await socket.receive_nothing(timeout=0.6)  # a recheck or two
+    await sync_to_async(publish_now)(
+        groups=[household_group(moved.household_id)], event="order.filled", payload={"n": 1}
+    )
+    await sync_to_async(publish_now)(
+        groups=[household_group(stays.household_id)], event="order.filled", payload={"n": 2}
+    )
+    assert (await socket.receive_json_from(timeout=5))["payload"] == {"n": 2}
+    assert await socket.receive_nothing(timeout=0.3)
+    await socket.disconnect()
+
+
+@pytest.mark.usefixtures("quick_recheck")
+@pytest.mark.parametrize("ending", ["deactivated", "signed out"])
+async def test_an_open_socket_closes_when_the_session_or_the_user_ends(ending):
+    client = await sync_to_async(ClientFactory)()
+    http = HttpClient()
+    await sync_to_async(http.login)(username=client.user.username, password=PASSWORD)
+    cookie = f"{settings.SESSION_COOKIE_NAME}={http.cookies[settings.SESSION_COOKIE_NAME].value}"
+    socket = _connect("/ws/live/", [(b"cookie", cookie.encode())])
+    connected, _ = await socket.connect()
+    assert connected and (await socket.receive_json_from(timeout=5))["event"] == "subscribed"
+    if ending == "deactivated":
+        client.user.is_active = False
+        await sync_to_async(client.user.save)()
+    else:
+        await sync_to_async(http.post)("/accounts/logout/")
+    closed = await socket.receive_output(timeout=5)
+    assert closed == {"type": "websocket.close", "code": 4401}
