@@ -4,6 +4,7 @@ sign-ins and sensitive actions, and no secrets in logs."""
 import io
 import logging
 import re
+from contextlib import contextmanager
 
 import pytest
 from django.test import Client as BrowserClient
@@ -120,19 +121,26 @@ def test_the_window_ends(monkeypatch):
     assert token_request(user.username, PASSWORD, address).status_code == 200
 
 
-def test_token_sign_ins_are_throttled_per_address(monkeypatch):
+@contextmanager
+def tight_throttle(monkeypatch, scope, rate):
+    """``scope`` throttled at ``rate``, all within one window (the clock held in its middle)."""
     from django.conf import settings
 
     from advisor.api import throttling
 
-    frozen = throttling.time.time() // 60 * 60 + 30  # the middle of a window, held there
+    frozen = throttling.time.time() // 60 * 60 + 30
     monkeypatch.setattr(throttling.time, "time", lambda: frozen)
-    rates = {**settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], "login": "3/minute"}
-    user = UserFactory()
-    address = random_address()
+    rates = {**settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], scope: rate}
     with override_settings(
         REST_FRAMEWORK={**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": rates}
     ):
+        yield
+
+
+def test_token_sign_ins_are_throttled_per_address(monkeypatch):
+    user = UserFactory()
+    address = random_address()
+    with tight_throttle(monkeypatch, "login", "3/minute"):
         codes = [token_request(user.username, PASSWORD, address).status_code for _ in range(4)]
     assert codes == [200, 200, 200, 429]
 
@@ -140,18 +148,9 @@ def test_token_sign_ins_are_throttled_per_address(monkeypatch):
 def test_a_client_cannot_choose_its_address_with_x_forwarded_for(monkeypatch):
     """Without trusted proxies the connection's address counts, whatever the header says: a
     fresh X-Forwarded-For on every request neither escapes the throttle nor the failure limit."""
-    from django.conf import settings
-
-    from advisor.api import throttling
-
-    frozen = throttling.time.time() // 60 * 60 + 30
-    monkeypatch.setattr(throttling.time, "time", lambda: frozen)
-    rates = {**settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], "login": "3/minute"}
     user = UserFactory()
     address = random_address()
-    with override_settings(
-        REST_FRAMEWORK={**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": rates}
-    ):
+    with tight_throttle(monkeypatch, "login", "3/minute"):
         codes = [
             token_request(
                 user.username, PASSWORD, address, HTTP_X_FORWARDED_FOR=random_address()
@@ -207,19 +206,10 @@ def test_an_address_spraying_many_usernames_is_refused(monkeypatch):
 def test_requests_without_valid_credentials_are_throttled_per_address(monkeypatch):
     """Throttles come before permissions: unauthenticated requests and wrong tokens to a
     protected route are counted against their address (429, not an endless run of 401s)."""
-    from django.conf import settings
-
-    from advisor.api import throttling
-
-    frozen = throttling.time.time() // 60 * 60 + 30
-    monkeypatch.setattr(throttling.time, "time", lambda: frozen)
-    rates = {**settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], "anon": "3/minute"}
     address = random_address()
     anonymous = BrowserClient(REMOTE_ADDR=address)
     wrong_token = BrowserClient(REMOTE_ADDR=random_address(), HTTP_AUTHORIZATION="Token nope")
-    with override_settings(
-        REST_FRAMEWORK={**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": rates}
-    ):
+    with tight_throttle(monkeypatch, "anon", "3/minute"):
         codes = [anonymous.get("/api/v1/households/").status_code for _ in range(4)]
         wrong = [wrong_token.get("/api/v1/households/").status_code for _ in range(4)]
         limited = anonymous.get("/api/v1/households/")
