@@ -8,7 +8,7 @@ from typing import Any
 
 from django import forms
 
-from backtests.core.config import STRATEGIES
+from backtests.core.config import STRATEGIES, strategy_title
 
 MARKETS = (
     ("demo", "The demo market"),
@@ -16,24 +16,12 @@ MARKETS = (
 )
 
 
-#: How the form names each strategy of :data:`backtests.core.config.STRATEGIES`.
-STRATEGY_LABELS = {
-    "buy_and_hold": "Buy and hold",
-    "drift": "Rebalance on drift",
-    "drift_harvest": "Rebalance on drift, harvest losses",
-    "drift_harvest_views": "Rebalance, harvest, signal views",
-    "equal_weight": "Equal weight",
-    "sixty_forty": "60/40 equity and bonds",
-    "inverse_volatility": "Inverse volatility",
-}
-
-
 class BacktestForm(forms.Form):
     """What an advisor chooses: strategies, market, window, account, walk-forward or not."""
 
     name = forms.CharField(max_length=120, required=False, label="Name")
     strategies = forms.MultipleChoiceField(
-        choices=[(name, STRATEGY_LABELS.get(name, name.replace("_", " "))) for name in STRATEGIES],
+        choices=[(name, strategy_title(name)) for name in STRATEGIES],
         widget=forms.CheckboxSelectMultiple,
         initial=["drift", "drift_harvest"],
         help_text="With walk-forward validation, choose one.",

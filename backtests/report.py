@@ -15,6 +15,7 @@ from typing import Any
 from django.template.loader import render_to_string
 from django.utils import timezone
 
+from backtests.core.config import strategy_title
 from backtests.core.schedule import DECISION_TIME, EXECUTION_TIME
 from backtests.models import BacktestResult, BacktestRun, ResultRole, ResultStatus, RunKind
 from backtests.services import TABLE_METRICS
@@ -97,8 +98,8 @@ def _name(result: BacktestResult) -> str:
     """How a result is called in tables and legends: the strategy, or a test window's dates
     and chosen parameters."""
     if result.role == ResultRole.TEST:
-        return f"{result.start:%Y-%m-%d} to {result.end:%Y-%m-%d} ({result.label})"
-    return result.label
+        return f"{result.start:%Y-%m-%d} to {result.end:%Y-%m-%d} ({strategy_title(result.label)})"
+    return strategy_title(result.label)
 
 
 def _reported(run: BacktestRun) -> list[BacktestResult]:
@@ -279,7 +280,7 @@ def report_context(run: BacktestRun, *, standalone: bool) -> dict[str, Any]:
     summary = run.summary or {}
     harvest_value = [
         {
-            "pair": f"{h['with']} vs {h['without']}",
+            "pair": f"{strategy_title(h['with'])} vs {strategy_title(h['without'])}",
             "cagr": _fmt(h["cagr"], "pct"),
             "years": [(y, _fmt(v, "pct")) for y, v in sorted(h["per_year"].items())],
         }

@@ -21,7 +21,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from backtests.core import metrics
-from backtests.core.config import AccountSetup, BacktestJob, StrategyConfig
+from backtests.core.config import AccountSetup, BacktestJob, StrategyConfig, strategy_title
 from backtests.core.walkforward import (
     WalkForwardSpec,
     choose,
@@ -140,7 +140,7 @@ def backtest_run_create(
     )
     with transaction.atomic():
         run = BacktestRun.objects.create(
-            name=name.strip()[:120] or ", ".join(names)[:120],
+            name=name.strip()[:120] or " · ".join(strategy_title(n) for n in names)[:120],
             kind=RunKind.WALK_FORWARD if walk_forward else RunKind.COMPARE,
             strategies=[s.as_dict() for s in strategies],
             market=source.as_dict(),

@@ -330,6 +330,23 @@ STRATEGIES: Mapping[str, StrategyConfig] = {
 }
 
 
+#: How pages and reports name each strategy of :data:`STRATEGIES` (JSON keeps the identifiers).
+STRATEGY_TITLES: Mapping[str, str] = {
+    "buy_and_hold": "Buy and hold",
+    "drift": "Rebalance on drift",
+    "drift_harvest": "Rebalance on drift, harvest losses",
+    "drift_harvest_views": "Rebalance, harvest, signal views",
+    "equal_weight": "Equal weight",
+    "sixty_forty": "60/40 equity and bonds",
+    "inverse_volatility": "Inverse volatility",
+}
+
+
+def strategy_title(name: str) -> str:
+    """A strategy's name in words; a name that is not a preset (a tuned variant) as it is."""
+    return STRATEGY_TITLES.get(name, name)
+
+
 def strategy_named(name: str, **changes: Any) -> StrategyConfig:
     """A preset by name, with optional changes."""
     if name not in STRATEGIES:

@@ -153,8 +153,23 @@ def test_compare_summary_values_harvesting_and_renders():
     page = report_html(run, standalone=True)
     assert page.count("Plotly") > 10 and page.count("<!doctype html>") == 1
     assert "backtest-charts" in page and "Value of harvesting" in page
+    # strategies in words on the page; the JSON keeps their identifiers
+    assert "Rebalance on drift, harvest losses vs Rebalance on drift" in page
+    assert "<td>Rebalance on drift, harvest losses</td>" in page
+    assert [r["label"] for r in report_json(run)["results"]] == ["drift", "drift_harvest"]
     inline = report_html(run, standalone=False)
     assert len(inline) < len(page) / 10  # the page version loads plotly.js as a static file
+
+
+def test_a_run_without_a_name_is_named_after_its_strategies():
+    run = backtest_run_create(
+        name=" ",
+        strategies=[STRATEGIES["buy_and_hold"], STRATEGIES["sixty_forty"]],
+        source=PRICES,
+        start=date(2010, 1, 1),
+        end=date(2010, 12, 31),
+    )
+    assert run.name == "Buy and hold · 60/40 equity and bonds"
 
 
 def test_a_lone_harvest_is_charted_over_the_whole_window_from_zero():
