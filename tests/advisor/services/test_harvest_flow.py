@@ -100,6 +100,10 @@ def test_the_harvest_shows_its_tax_saving_to_the_advisor_and_the_client(losing_b
     assert client.login(username=losing_book["advisor"].username, password=PASSWORD)
     page = client.get(reverse("workspace-proposal", args=[proposal.pk])).content.decode()
     assert 'data-testid="tax-saving"' in page and f"${saving:,.2f}</span>" in page
+    # the explanation's realised loss never breaks between its sign and its amount
+    loss = -min(proposal.realized_gain_short, proposal.realized_gain_long)
+    assert loss > 0
+    assert f'<span class="nowrap">\u2212${loss:,.2f}</span>' in page
     book = client.get(reverse("workspace")).content.decode()
     assert f"saves ${saving:,.2f}</span>" in book
     api = client.get(reverse("api-proposal", args=[proposal.pk])).json()
