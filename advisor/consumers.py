@@ -14,6 +14,7 @@ touches no database.
 from __future__ import annotations
 
 import asyncio
+from importlib import import_module
 from typing import Any
 
 from channels.db import database_sync_to_async
@@ -32,22 +33,23 @@ CLOSE_FORBIDDEN = 4403
 ACCESS_RECHECK_SECONDS = 60.0
 
 
-def _session_alive(scope: dict[str, Any]) -> bool:
-    from importlib import import_module
+def _groups_now(scope: dict[str, Any], household_id: int | None) -> tuple[int, list[str]]:
+    """(close code or 0, the groups the scope's user may hear now).
+
+    The user is read again from a fresh copy of the session through Django's ``get_user``, as a
+    request would be: a session that was deleted (sign-out), whose password hash no longer matches
+    (a password change) or whose user is inactive gives no user.
+    """
+    from types import SimpleNamespace
+
+    from django.contrib.auth import get_user
 
     key = getattr(scope.get("session"), "session_key", None)
     if not key:
-        return False
-    store = import_module(settings.SESSION_ENGINE).SessionStore
-    return bool(store().exists(key))
-
-
-def _groups_now(scope: dict[str, Any], household_id: int | None) -> tuple[int, list[str]]:
-    """(close code or 0, the groups the scope's user may hear now)."""
-    from django.contrib.auth import get_user_model
-
-    user = get_user_model().objects.filter(pk=scope["user"].pk, is_active=True).first()
-    if user is None or not _session_alive(scope):
+        return CLOSE_UNAUTHORISED, []
+    session = import_module(settings.SESSION_ENGINE).SessionStore(session_key=key)
+    user = get_user(SimpleNamespace(session=session))  # type: ignore[arg-type]
+    if not user.is_authenticated or user.pk != scope["user"].pk:
         return CLOSE_UNAUTHORISED, []
     groups = live_groups_for_user(user=user, household_id=household_id)
     return (0 if groups else CLOSE_FORBIDDEN), groups

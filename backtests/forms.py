@@ -16,6 +16,18 @@ MARKETS = (
 )
 
 
+def _tax_rate(label: str, initial: Decimal) -> forms.DecimalField:
+    """A tax rate as a fraction in [0, 1], its help text an example from its default."""
+    return forms.DecimalField(
+        min_value=Decimal(0),
+        max_value=Decimal(1),
+        decimal_places=4,
+        initial=initial,
+        label=label,
+        help_text=f"A fraction: {initial} is {initial:.0%}.",
+    )
+
+
 class BacktestForm(forms.Form):
     """What an advisor chooses: strategies, market, window, account, walk-forward or not."""
 
@@ -36,22 +48,8 @@ class BacktestForm(forms.Form):
         initial=Decimal(1_000_000),
         label="Starting value ($)",
     )
-    short_term_rate = forms.DecimalField(
-        min_value=Decimal(0),
-        max_value=Decimal(1),
-        decimal_places=4,
-        initial=Decimal("0.32"),
-        label="Short-term tax rate",
-        help_text="A fraction: 0.32 is 32%.",
-    )
-    long_term_rate = forms.DecimalField(
-        min_value=Decimal(0),
-        max_value=Decimal(1),
-        decimal_places=4,
-        initial=Decimal("0.15"),
-        label="Long-term tax rate",
-        help_text="A fraction: 0.15 is 15%.",
-    )
+    short_term_rate = _tax_rate("Short-term tax rate", Decimal("0.32"))
+    long_term_rate = _tax_rate("Long-term tax rate", Decimal("0.15"))
     walk_forward = forms.BooleanField(
         required=False,
         label="Walk-forward validation",

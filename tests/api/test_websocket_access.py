@@ -169,7 +169,7 @@ async def test_a_client_moved_to_another_advisor_is_no_longer_heard():
 
 
 @pytest.mark.usefixtures("quick_recheck")
-@pytest.mark.parametrize("ending", ["deactivated", "signed out"])
+@pytest.mark.parametrize("ending", ["deactivated", "signed out", "password changed"])
 async def test_an_open_socket_closes_when_the_session_or_the_user_ends(ending):
     client = await sync_to_async(ClientFactory)()
     http = HttpClient()
@@ -181,7 +181,10 @@ async def test_an_open_socket_closes_when_the_session_or_the_user_ends(ending):
     if ending == "deactivated":
         client.user.is_active = False
         await sync_to_async(client.user.save)()
-    else:
+    elif ending == "signed out":
         await sync_to_async(http.post)("/accounts/logout/")
+    else:  # elsewhere: this session's password hash no longer matches
+        client.user.set_password("a-new-long-password-1")
+        await sync_to_async(client.user.save)()
     closed = await socket.receive_output(timeout=5)
     assert closed == {"type": "websocket.close", "code": 4401}
